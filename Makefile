@@ -1,0 +1,46 @@
+# The two commands of the README: `make run` (set up, rebuild the pipeline) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+# Quiet, local runs: no telemetry, no usage statistics, caches in the project.
+export RAY_USAGE_STATS_ENABLED := 0
+export RAY_AUTH_MODE := disabled
+export MLFLOW_DISABLE_TELEMETRY := true
+export GX_ANALYTICS_ENABLED := false
+export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
+export DVC_NO_ANALYTICS := 1
+export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup run test repro bench-generate clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (python3.11 not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip==25.3"
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+repro: setup
+	dvc repro
+
+run: repro
+	@echo
+	@echo "Pipeline outputs:"
+	@echo "  prepared tables   data/prepared/"
+	@echo "  validation report reports/validation.md"
+
+test: setup
+	pytest
+
+bench-generate: setup
+	python bench/generate.py
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,1 @@
+"""Domain logic of the Prêt à dépenser credit-scoring platform: contract, data, features, models, serving helpers."""

@@ -1,0 +1,46 @@
+"""params.yaml, read into typed settings. Paths live once in params.yaml (`paths:`) and nowhere else."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scoring.generator import DriftParams, GeneratorParams
+
+PARAMS_FILE = Path("params.yaml")
+
+
+@dataclass(frozen=True)
+class Paths:
+    raw: Path
+    synthetic: Path
+    prepared: Path
+    reports: Path
+
+
+def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the stages from the repository root (where dvc.yaml is)")
+    return yaml.safe_load(path.read_text())
+
+
+def paths_from(params: dict[str, Any]) -> Paths:
+    return Paths(**{f.name: Path(params["paths"][f.name]) for f in fields(Paths)})
+
+
+def generator_params(params: dict[str, Any]) -> GeneratorParams:
+    synthetic = dict(params["data"]["synthetic"])
+    drift = DriftParams(**synthetic.pop("drift", {}))
+    return GeneratorParams(**synthetic, drift=drift)
+
+
+def configure_logging() -> None:
+    """Logging for command-line entry points (stages, tools); quiet the chatty libraries."""
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("great_expectations", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
