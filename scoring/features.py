@@ -1,0 +1,180 @@
+"""Features: application ratios plus per-applicant aggregates of the five history tables.
+
+One code path for training, batch scoring and the API: `build_features(applications, history)` turns any number of
+applications (one included) into the model's input, where `history` is the per-applicant lookup table written by
+`history_features` (featurize stage) and loaded by the service. Nothing here looks at TARGET.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from scoring import contract
+
+logger = logging.getLogger(__name__)
+KEY = "SK_ID_CURR"
+EXT_SOURCES = ["EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3"]
+DROPPED = ["TARGET", *(f"FLAG_DOCUMENT_{i}" for i in (2, 4, 5, 7, 9, 10, 12, 15, 17, 19, 20, 21))]
+"""Documents almost nobody provides carry no signal (the best kernels drop them too)."""
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    return (numerator / denominator.replace(0, np.nan)).astype("float64")
+
+
+def categorical_columns(table: str = "application_train") -> list[str]:
+    return [c.name for c in contract.table(table).columns if c.kind == "category"]
+
+
+def application_features(apps: pd.DataFrame) -> pd.DataFrame:
+    """Raw application columns (DAYS_EMPLOYED's 365243 made missing, with a flag) plus the classic ratios."""
+    out = apps.drop(columns=[c for c in DROPPED if c in apps.columns]).set_index(KEY)
+    anomaly = out["DAYS_EMPLOYED"] == contract.DAYS_SENTINEL
+    out["DAYS_EMPLOYED"] = out["DAYS_EMPLOYED"].where(~anomaly).astype("float64")
+    ext = out[EXT_SOURCES].astype("float64")
+    extra = {
+        "DAYS_EMPLOYED_ANOMALY": anomaly.astype("int8"),
+        "CREDIT_TO_INCOME": _ratio(out["AMT_CREDIT"], out["AMT_INCOME_TOTAL"]),
+        "ANNUITY_TO_INCOME": _ratio(out["AMT_ANNUITY"], out["AMT_INCOME_TOTAL"]),
+        "ANNUITY_TO_CREDIT": _ratio(out["AMT_ANNUITY"], out["AMT_CREDIT"]),
+        "CREDIT_TO_GOODS": _ratio(out["AMT_CREDIT"], out["AMT_GOODS_PRICE"]),
+        "INCOME_PER_PERSON": _ratio(out["AMT_INCOME_TOTAL"], out["CNT_FAM_MEMBERS"]),
+        "AGE_YEARS": -out["DAYS_BIRTH"] / 365.25,
+        "EMPLOYED_TO_AGE": _ratio(out["DAYS_EMPLOYED"], out["DAYS_BIRTH"]),
+        "PHONE_CHANGE_TO_AGE": _ratio(out["DAYS_LAST_PHONE_CHANGE"], out["DAYS_BIRTH"]),
+        "EXT_SOURCE_MEAN": ext.mean(axis=1),
+        "EXT_SOURCE_MIN": ext.min(axis=1),
+        "EXT_SOURCE_MAX": ext.max(axis=1),
+        "EXT_SOURCE_STD": ext.std(axis=1),
+        "EXT_SOURCE_PROD": ext.prod(axis=1, min_count=3),
+        "EXT_SOURCE_MISSING": ext.isna().sum(axis=1).astype("int8"),
+    }
+    return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
+
+
+def _aggregate(frame: pd.DataFrame, by: str, spec: dict[str, list[str]], prefix: str) -> pd.DataFrame:
+    grouped = frame.groupby(by, observed=True).agg(spec)
+    grouped.columns = [f"{prefix}_{col}_{fn}".upper() for col, fn in grouped.columns]
+    return grouped
+
+
+def bureau_features(bureau: pd.DataFrame, balance: pd.DataFrame | None) -> pd.DataFrame:
+    """Credits reported by other institutions: volume, debt, overdue amounts and monthly delinquency."""
+    b = bureau.assign(
+        ACTIVE=(bureau["CREDIT_ACTIVE"] == "Active").astype("int8"),
+        DEBT_TO_CREDIT=_ratio(bureau["AMT_CREDIT_SUM_DEBT"], bureau["AMT_CREDIT_SUM"]),
+        OVERDUE=(bureau["CREDIT_DAY_OVERDUE"] > 0).astype("int8"),
+    )
+    if balance is not None and len(balance):
+        status = balance["STATUS"].astype("object")
+        late = status.isin(["1", "2", "3", "4", "5"])
+        monthly = pd.DataFrame({"SK_ID_BUREAU": balance["SK_ID_BUREAU"], "LATE": late.astype("int8"),
+                                "SEVERE": status.isin(["3", "4", "5"]).astype("int8"), "MONTHS": 1})
+        per_credit = monthly.groupby("SK_ID_BUREAU").agg(BB_MONTHS=("MONTHS", "sum"), BB_LATE_SHARE=("LATE", "mean"),
+                                                         BB_SEVERE=("SEVERE", "max"))
+        b = b.join(per_credit, on="SK_ID_BUREAU")
+    spec = {
+        "SK_ID_BUREAU": ["count"], "ACTIVE": ["mean", "sum"], "DAYS_CREDIT": ["min", "max", "mean"],
+        "DAYS_CREDIT_ENDDATE": ["max"], "CREDIT_DAY_OVERDUE": ["max", "mean"], "OVERDUE": ["sum"],
+        "AMT_CREDIT_SUM": ["sum", "mean", "max"], "AMT_CREDIT_SUM_DEBT": ["sum", "mean"],
+        "AMT_CREDIT_SUM_OVERDUE": ["sum", "max"], "AMT_CREDIT_MAX_OVERDUE": ["max", "mean"],
+        "DEBT_TO_CREDIT": ["mean", "max"], "CNT_CREDIT_PROLONG": ["sum"], "DAYS_CREDIT_UPDATE": ["mean"],
+    }
+    if "BB_MONTHS" in b:
+        spec.update({"BB_MONTHS": ["sum"], "BB_LATE_SHARE": ["mean", "max"], "BB_SEVERE": ["max"]})
+    return _aggregate(b, KEY, spec, "BURO")
+
+
+def previous_features(prev: pd.DataFrame) -> pd.DataFrame:
+    """Earlier Home Credit applications: how many, how often refused, how much asked versus granted."""
+    status = prev["NAME_CONTRACT_STATUS"].astype("object")
+    p = prev.assign(
+        APPROVED=(status == "Approved").astype("int8"),
+        REFUSED=(status == "Refused").astype("int8"),
+        APP_TO_CREDIT=_ratio(prev["AMT_APPLICATION"], prev["AMT_CREDIT"]),
+        DAYS_LAST_DUE_1ST_VERSION=prev["DAYS_LAST_DUE_1ST_VERSION"].where(
+            prev["DAYS_LAST_DUE_1ST_VERSION"] != contract.DAYS_SENTINEL),
+    )
+    spec = {
+        "SK_ID_PREV": ["count"], "APPROVED": ["mean", "sum"], "REFUSED": ["mean", "sum"],
+        "AMT_APPLICATION": ["mean", "max"], "AMT_CREDIT": ["mean", "max"], "APP_TO_CREDIT": ["mean", "min"],
+        "AMT_ANNUITY": ["mean"], "CNT_PAYMENT": ["mean", "sum"], "DAYS_DECISION": ["max", "mean"],
+        "DAYS_LAST_DUE_1ST_VERSION": ["max"],
+    }
+    return _aggregate(p, KEY, spec, "PREV")
+
+
+def pos_features(pos: pd.DataFrame) -> pd.DataFrame:
+    p = pos.assign(LATE=(pos["SK_DPD"] > 0).astype("int8"))
+    spec = {"MONTHS_BALANCE": ["count", "max"], "SK_DPD": ["max", "mean"], "SK_DPD_DEF": ["max", "mean"],
+            "LATE": ["mean"], "CNT_INSTALMENT_FUTURE": ["mean"], "SK_ID_PREV": ["nunique"]}
+    return _aggregate(p, KEY, spec, "POS")
+
+
+def installments_features(inst: pd.DataFrame) -> pd.DataFrame:
+    """Instalment history: days late (positive) or early, and how much of each instalment was paid."""
+    days_late = inst["DAYS_ENTRY_PAYMENT"] - inst["DAYS_INSTALMENT"]
+    i = inst.assign(
+        DAYS_LATE=days_late.clip(lower=0), DAYS_EARLY=(-days_late).clip(lower=0),
+        LATE=(days_late > 0).astype("int8"),
+        PAID_SHARE=_ratio(inst["AMT_PAYMENT"], inst["AMT_INSTALMENT"]),
+        UNDERPAID=(inst["AMT_INSTALMENT"] - inst["AMT_PAYMENT"]).clip(lower=0),
+    )
+    spec = {"NUM_INSTALMENT_NUMBER": ["count"], "DAYS_LATE": ["max", "mean", "sum"], "DAYS_EARLY": ["mean"],
+            "LATE": ["mean", "sum"], "PAID_SHARE": ["mean", "min"], "UNDERPAID": ["sum", "mean", "max"],
+            "AMT_PAYMENT": ["sum", "mean"], "AMT_INSTALMENT": ["sum"]}
+    return _aggregate(i, KEY, spec, "INST")
+
+
+def credit_card_features(cards: pd.DataFrame) -> pd.DataFrame:
+    c = cards.assign(
+        UTILISATION=_ratio(cards["AMT_BALANCE"], cards["AMT_CREDIT_LIMIT_ACTUAL"]),
+        LATE=(cards["SK_DPD"] > 0).astype("int8"),
+        PAYMENT_TO_MIN=_ratio(cards["AMT_PAYMENT_CURRENT"], cards["AMT_INST_MIN_REGULARITY"]),
+    )
+    spec = {"MONTHS_BALANCE": ["count"], "AMT_BALANCE": ["mean", "max"], "AMT_CREDIT_LIMIT_ACTUAL": ["max"],
+            "UTILISATION": ["mean", "max"], "AMT_DRAWINGS_CURRENT": ["mean", "sum"], "SK_DPD": ["max", "mean"],
+            "LATE": ["mean"], "PAYMENT_TO_MIN": ["mean"], "CNT_DRAWINGS_CURRENT": ["mean"]}
+    return _aggregate(c, KEY, spec, "CC")
+
+
+HISTORY_BUILDERS: dict[str, tuple[tuple[str, ...], Callable[..., pd.DataFrame]]] = {
+    "bureau": (("bureau", "bureau_balance"), bureau_features),
+    "previous": (("previous_application",), previous_features),
+    "pos": (("POS_CASH_balance",), pos_features),
+    "installments": (("installments_payments",), installments_features),
+    "credit_card": (("credit_card_balance",), credit_card_features),
+}
+
+
+def history_features(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The per-applicant lookup table: every history aggregate, one row per SK_ID_CURR seen in any table.
+
+    A table that is absent (real data may lack some) gives no columns; the model then trains without them.
+    """
+    parts = []
+    for name, (inputs, builder) in HISTORY_BUILDERS.items():
+        if inputs[0] not in tables:
+            logger.warning("no %s table: its features are left out", inputs[0])
+            continue
+        parts.append(builder(*(tables.get(t) for t in inputs)))
+    if not parts:
+        return pd.DataFrame(index=pd.Index([], name=KEY, dtype="int64"))
+    history = pd.concat(parts, axis=1, join="outer").astype("float64")
+    history.index.name = KEY
+    return history
+
+
+def build_features(apps: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Model input for any number of applications: their own features and their history aggregates (left join).
+
+    An applicant absent from `history` gets missing aggregates (a first-time customer), never an error.
+    """
+    own = application_features(apps)
+    joined = own.join(history, how="left")
+    counts = [c for c in history.columns if c.endswith("_COUNT")]
+    joined[counts] = joined[counts].fillna(0.0)
+    return joined
