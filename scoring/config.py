@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from scoring.cost import CostParams
 from scoring.generator import DriftParams, GeneratorParams
 
 PARAMS_FILE = Path("params.yaml")
@@ -19,6 +20,8 @@ class Paths:
     raw: Path
     synthetic: Path
     prepared: Path
+    features: Path
+    models: Path
     reports: Path
 
 
@@ -44,3 +47,7 @@ def configure_logging() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("great_expectations", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cost_params(params: dict[str, Any]) -> CostParams:
+    return CostParams(fn=float(params["cost"]["fn"]), fp=float(params["cost"]["fp"]))

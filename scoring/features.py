@@ -32,6 +32,9 @@ def categorical_columns(table: str = "application_train") -> list[str]:
 def application_features(apps: pd.DataFrame) -> pd.DataFrame:
     """Raw application columns (DAYS_EMPLOYED's 365243 made missing, with a flag) plus the classic ratios."""
     out = apps.drop(columns=[c for c in DROPPED if c in apps.columns]).set_index(KEY)
+    for name in categorical_columns():
+        if name in out:  # plain strings: one-hot encoding and the API see the same values
+            out[name] = out[name].astype("object").where(out[name].notna(), None)
     anomaly = out["DAYS_EMPLOYED"] == contract.DAYS_SENTINEL
     out["DAYS_EMPLOYED"] = out["DAYS_EMPLOYED"].where(~anomaly).astype("float64")
     ext = out[EXT_SOURCES].astype("float64")
@@ -166,6 +169,16 @@ def history_features(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     history = pd.concat(parts, axis=1, join="outer").astype("float64")
     history.index.name = KEY
     return history
+
+
+def split_holdout(features: pd.DataFrame, target: pd.Series, fraction: float, seed: int
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified split of the labelled applicants into (fit, holdout); the holdout is only used by evaluate."""
+    from sklearn.model_selection import train_test_split
+
+    labelled = features.assign(TARGET=target.reindex(features.index).to_numpy())
+    fit, holdout = train_test_split(labelled, test_size=fraction, stratify=labelled["TARGET"], random_state=seed)
+    return fit, holdout
 
 
 def build_features(apps: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:

@@ -110,3 +110,10 @@ def replaced_directory(target: Path) -> Iterator[Path]:
         target.rename(backup)
     staging.rename(target)
     shutil.rmtree(backup, ignore_errors=True)
+
+
+def read_prepared(directory: Path, tables: tuple[str, ...] | None = None) -> dict[str, pd.DataFrame]:
+    """The prepared tables present in `directory` (absent optional tables are simply not in the result)."""
+    names = tables or tuple(contract.TABLES)
+    return {name: pd.read_parquet(directory / f"{name}.parquet") for name in names
+            if (directory / f"{name}.parquet").exists()}

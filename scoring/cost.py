@@ -1,0 +1,53 @@
+"""The business cost of credit decisions and the threshold that minimises it.
+
+A refused good client (false positive) costs `fp`; a granted credit that defaults (false negative) costs `fn`,
+typically ten times more. The cost is normalised per applicant: (fn * FN + fp * FP) / n. An applicant is refused
+when their probability of default is at or above the threshold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class CostParams:
+    fn: float = 10.0
+    fp: float = 1.0
+
+
+def business_cost(y_true: np.ndarray, refused: np.ndarray, cost: CostParams) -> float:
+    """Mean cost per applicant of the decisions `refused` (True = credit refused)."""
+    y_true, refused = np.asarray(y_true).astype(bool), np.asarray(refused).astype(bool)
+    fn = np.sum(y_true & ~refused)
+    fp = np.sum(~y_true & refused)
+    return float((cost.fn * fn + cost.fp * fp) / max(len(y_true), 1))
+
+
+def cost_curve(y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray, cost: CostParams) -> pd.DataFrame:
+    """Cost, error counts and approval rate at every threshold, in O((n + k) log n) without a loop."""
+    y_true = np.asarray(y_true).astype(bool)
+    proba = np.asarray(proba, dtype=float)
+    positives, negatives = np.sort(proba[y_true]), np.sort(proba[~y_true])
+    fn = np.searchsorted(positives, thresholds, side="left")          # defaulters scored below t: granted
+    fp = len(negatives) - np.searchsorted(negatives, thresholds, side="left")  # good clients at or above t: refused
+    n = max(len(proba), 1)
+    approved = fn + np.searchsorted(negatives, thresholds, side="left")
+    return pd.DataFrame({
+        "threshold": thresholds, "cost": (cost.fn * fn + cost.fp * fp) / n, "false_negatives": fn,
+        "false_positives": fp, "approval_rate": approved / n,
+    })
+
+
+def pick_threshold(y_true: np.ndarray, proba: np.ndarray, cost: CostParams, steps: int = 1001) -> tuple[float, float]:
+    """(threshold, cost) minimising the business cost over a regular grid on [0, 1]; the lowest on ties."""
+    curve = cost_curve(y_true, proba, np.linspace(0, 1, steps), cost)
+    best = int(curve["cost"].to_numpy().argmin())
+    return float(curve["threshold"].iloc[best]), float(curve["cost"].iloc[best])
+
+
+def min_cost(y_true: np.ndarray, proba: np.ndarray, cost: CostParams) -> float:
+    """Lowest achievable cost on these scores (used to compare models, whatever their probability scale)."""
+    return pick_threshold(y_true, proba, cost)[1]

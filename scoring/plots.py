@@ -1,0 +1,103 @@
+"""The figures people look at: cost curve, ROC, precision-recall, calibration, SHAP summary, waterfalls."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from scoring.explain import Reason  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def cost_curve_figure(curve: pd.DataFrame, threshold: float, path: Path) -> Path:
+    """Cost per applicant against the threshold, with the chosen threshold and the naive 0.5 marked."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(curve.threshold, curve.cost, color="#1f4e79", label="business cost per applicant")
+    for t, style, label in ((threshold, "-", f"chosen {threshold:.3f}"), (0.5, "--", "0.5")):
+        c = float(np.interp(t, curve.threshold, curve.cost))
+        ax.axvline(t, linestyle=style, color="#c00000" if style == "-" else "grey", alpha=0.8)
+        ax.scatter([t], [c], color="#c00000" if style == "-" else "grey", zorder=3, label=f"{label}: cost {c:.3f}")
+    ax.set(xlabel="threshold on the probability of default (refuse at or above)", ylabel="cost per applicant",
+           title="Business cost against the decision threshold")
+    ax.legend()
+    return _save(fig, path)
+
+
+def roc_figure(roc: pd.DataFrame, auc: float, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(roc.fpr, roc.tpr, label=f"model (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC on the holdout")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def precision_recall_figure(pr: pd.DataFrame, pr_auc: float, base_rate: float, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(pr.recall, pr.precision, label=f"model (average precision {pr_auc:.3f})")
+    ax.axhline(base_rate, linestyle="--", color="grey", label=f"default rate {base_rate:.3f}")
+    ax.set(xlabel="recall (defaulters caught)", ylabel="precision", title="Precision-recall on the holdout")
+    ax.legend()
+    return _save(fig, path)
+
+
+def calibration_figure(calibration: pd.DataFrame, brier: float, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    top = float(max(calibration.max().max(), 0.05)) * 1.05
+    ax.plot([0, top], [0, top], linestyle="--", color="grey", label="perfect calibration")
+    ax.plot(calibration.mean_predicted, calibration.fraction_of_defaults, marker="o", label=f"model (Brier {brier:.4f})")
+    ax.set(xlabel="mean predicted probability (decile)", ylabel="observed default rate",
+           title="Calibration on the holdout")
+    ax.legend()
+    return _save(fig, path)
+
+
+def importance_figure(importance: pd.Series, path: Path, top: int = 20) -> Path:
+    data = importance.head(top)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(data) + 1.2))
+    ax.barh(data.index, data.values, color="#1f4e79")
+    ax.set(xlabel="mean |SHAP contribution|", title="Global feature importance (SHAP)")
+    return _save(fig, path)
+
+
+def shap_summary_figure(contribs: pd.DataFrame, X: pd.DataFrame, path: Path, top: int = 20) -> Path:
+    """SHAP beeswarm of the numeric fields (colour: the field's value, low blue to high red)."""
+    import shap
+
+    numeric = [c for c in contribs.abs().mean().sort_values(ascending=False).index
+               if c in X.columns and pd.api.types.is_numeric_dtype(X[c])][:top]
+    shap.summary_plot(contribs[numeric].to_numpy(), X[numeric].astype(float), show=False, max_display=top)
+    fig = plt.gcf()
+    fig.suptitle("SHAP summary: how each field moves the score")
+    return _save(fig, path)
+
+
+def waterfall_figure(reasons: list[Reason], base: float, score: float, title: str, path: Path) -> Path:
+    """Waterfall of one applicant's top contributions, from the base value to the raw score."""
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(reasons) + 1.8))
+    start = base
+    labels = []
+    for i, reason in enumerate(reasons):
+        colour = "#c00000" if reason.contribution > 0 else "#2e7d32"
+        ax.barh(i, reason.contribution, left=start, color=colour)
+        start += reason.contribution
+        labels.append(reason.sentence.split(" raises")[0].split(" lowers")[0])
+    ax.set_yticks(range(len(reasons)), labels)
+    ax.invert_yaxis()
+    ax.axvline(base, color="grey", linestyle="--", label=f"base value {base:.3f}")
+    ax.set(xlabel="contribution to the raw score (red: riskier, green: safer)",
+           title=f"{title}\nraw score {score:.3f}")
+    ax.legend(loc="lower right")
+    return _save(fig, path)

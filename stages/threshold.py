@@ -1,0 +1,49 @@
+"""DVC stage `threshold`: the decision threshold minimising the business cost on out-of-fold probabilities.
+
+Also the lowest cost each candidate model can reach on its own out-of-fold scores (whatever their scale), the
+business side of the model comparison.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+
+from scoring import cost as business
+from scoring.config import configure_logging, cost_params, load_params, paths_from
+from scoring.plots import cost_curve_figure
+
+logger = logging.getLogger("stages.threshold")
+
+
+def main() -> None:
+    configure_logging()
+    params = load_params()
+    paths, cost = paths_from(params), cost_params(params)
+    oof = pd.read_parquet(paths.models / "oof.parquet")
+    y, proba = oof["TARGET"].to_numpy(), oof["proba"].to_numpy()
+    threshold, best = business.pick_threshold(y, proba, cost)
+    curve = business.cost_curve(y, proba, np.linspace(0, 1, 201), cost)
+    result = {
+        "threshold": threshold, "cost_fn": cost.fn, "cost_fp": cost.fp,
+        "oof_business_cost": round(best, 5),
+        "oof_business_cost_at_0_5": round(business.business_cost(y, proba >= 0.5, cost), 5),
+        "oof_approval_rate": round(float((proba < threshold).mean()), 5),
+        "models_min_cost": {
+            column.removeprefix("raw_"): round(business.min_cost(y, oof[column].to_numpy(), cost), 5)
+            for column in oof.columns if column.startswith("raw_")
+        },
+    }
+    (paths.reports / "threshold.json").write_text(json.dumps(result, indent=1))
+    out = paths.reports / "threshold"
+    out.mkdir(parents=True, exist_ok=True)
+    curve.to_csv(out / "cost_curve.csv", index=False)
+    cost_curve_figure(curve, threshold, out / "cost_curve.png")
+    logger.info("threshold %.3f: cost %.4f per applicant (at 0.5: %.4f), approval rate %.1f%%", threshold, best,
+                result["oof_business_cost_at_0_5"], 100 * result["oof_approval_rate"])
+
+
+if __name__ == "__main__":
+    main()

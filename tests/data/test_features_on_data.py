@@ -1,0 +1,45 @@
+"""One feature code path: one applicant through `build_features` equals its row of the batch."""
+import pandas as pd
+import pytest
+
+from scoring import features
+from scoring.tables_io import read_prepared
+
+
+@pytest.fixture(scope="module")
+def tables(small_dataset):
+    return read_prepared(small_dataset)
+
+
+@pytest.fixture(scope="module")
+def history(tables):
+    return features.history_features(tables)
+
+
+def test_single_applicant_path_equals_batch_path(tables, history):
+    apps = tables["application_train"]
+    batch = features.build_features(apps, history)
+    for position in (0, 17, 123, len(apps) - 1):
+        one = features.build_features(apps.iloc[[position]], history)
+        pd.testing.assert_frame_equal(one, batch.iloc[[position]], check_dtype=False)
+
+
+def test_history_lookup_covers_applicants_of_both_tables(tables, history):
+    ids = pd.concat([tables["application_train"].SK_ID_CURR, tables["application_test"].SK_ID_CURR])
+    assert history.index.isin(ids).all()
+    assert history.index.is_unique
+    assert history.columns.str.match(r"^(BURO|PREV|POS|INST|CC)_").all()
+
+
+def test_features_ignore_target(tables, history):
+    apps = tables["application_train"]
+    flipped = apps.assign(TARGET=1 - apps.TARGET)
+    pd.testing.assert_frame_equal(features.build_features(apps, history), features.build_features(flipped, history))
+
+
+def test_holdout_split_is_stratified_and_disjoint(tables, history):
+    apps = tables["application_train"]
+    X = features.build_features(apps, history)
+    fit, holdout = features.split_holdout(X, apps.set_index("SK_ID_CURR").TARGET, 0.2, 0)
+    assert len(holdout) == pytest.approx(0.2 * len(X), abs=1) and not fit.index.intersection(holdout.index).size
+    assert holdout.TARGET.mean() == pytest.approx(fit.TARGET.mean(), abs=0.005)
