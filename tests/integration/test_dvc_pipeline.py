@@ -1,4 +1,5 @@
-"""A real `dvc repro` of the pipeline in a copy of the repository, on small generated data."""
+"""Real `dvc repro` / `dvc exp run` of the whole pipeline in a copy of the repository, on small generated data."""
+import json
 import os
 import shutil
 import subprocess
@@ -13,59 +14,106 @@ import yaml
 from ..conftest import REPO
 
 pytestmark = pytest.mark.integration
+STAGES = ("generate", "prepare", "featurize", "train", "threshold", "evaluate")
 
 
 def project_files() -> list[str]:
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split()
-    return [f for f in listed if (REPO / f).is_file()]
+    return [f for f in listed if (REPO / f).is_file() and not f.startswith("reports/")]
+
+
+def small_params(params: dict) -> dict:
+    params["data"]["synthetic"].update(n_applicants=1500, n_test=300)
+    params["train"].update(models=["logreg", "xgboost"], cv_folds=3, oof_folds=3,
+                           grids={"logreg": {"C": [0.1]}, "xgboost": {"n_estimators": [80], "max_depth": [3]}})
+    return params
+
+
+def edit_params(root: Path, change) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    change(params)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=root, check=True,
+                   capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """The repository's files in a fresh git repository, with a small data size."""
+    """The repository's files in a fresh git repository (one commit), with a small data size and grids."""
     root = tmp_path_factory.mktemp("project")
     for name in project_files():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, root / name)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["data"]["synthetic"].update(n_applicants=1500, n_test=300)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    edit_params(root, small_params)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "copy")
     return root
 
 
 def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true"}
     return subprocess.run([f"{bin_dir}/dvc", *args], cwd=project, capture_output=True, text=True, env=env,
-                          timeout=900)
+                          timeout=1200)
 
 
-def test_repro_builds_the_prepared_tables_then_is_a_no_op(project):
+def ran(result: subprocess.CompletedProcess) -> list[str]:
+    return [s for s in STAGES if f"Running stage '{s}'" in result.stdout]
+
+
+def test_repro_builds_everything_then_is_a_no_op(project):
     first = dvc(project, "repro")
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert "Running stage 'generate'" in first.stdout and "Running stage 'prepare'" in first.stdout
-    apps = pd.read_parquet(project / "data/prepared/application_train.parquet")
-    assert len(apps) == 1500
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert ran(first) == list(STAGES)
+    assert len(pd.read_parquet(project / "data/prepared/application_train.parquet")) == 1500
     assert (project / "reports/validation.md").read_text().startswith("# Data validation: PASSED")
-    assert (project / "dvc.lock").exists()
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert {"auc", "business_cost", "threshold", "oracle_auc", "pr_auc", "brier"} <= set(metrics)
+    assert 0.5 < metrics["auc"] <= metrics["oracle_auc"] + 0.05
+    assert metrics["business_cost"] <= metrics["business_cost_at_0_5"]
+    for name in ("model_card.md", "shap_summary.png", "roc.csv", "confusion.csv", "local_explanations.json"):
+        assert (project / "reports/evaluate" / name).exists(), name
+    assert list((project / "reports/evaluate").glob("lime_*.png"))
 
     started = time.perf_counter()
     second = dvc(project, "repro")
     elapsed = time.perf_counter() - started
-    assert second.returncode == 0
-    assert "Running stage" not in second.stdout
-    assert "up to date" in second.stdout
+    assert second.returncode == 0 and ran(second) == []
     print(f"no-op dvc repro: {elapsed:.2f} s")
 
 
-def test_changing_the_source_reruns_prepare_only(project):
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["data"]["source"] = "kaggle"
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+def test_changing_the_cost_reruns_threshold_and_evaluate_only(project):
+    before = json.loads((project / "reports/threshold.json").read_text())
+    edit_params(project, lambda p: p["cost"].update(fn=3.0))
     run = dvc(project, "repro")
-    assert "Running stage 'generate'" not in run.stdout
-    assert run.returncode != 0  # data/raw holds no Kaggle file in the copy
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert ran(run) == ["threshold", "evaluate"]
+    after = json.loads((project / "reports/threshold.json").read_text())
+    assert after["threshold"] > before["threshold"]  # cheaper missed defaults: refuse less
+
+
+def test_metrics_diff_and_experiments(project):
+    diff = dvc(project, "metrics", "diff", "--md")
+    assert diff.returncode == 0 and "business_cost" in diff.stdout
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "cost 3")
+    exp = dvc(project, "exp", "run", "-S", "train.model=logreg", "-n", "logreg-only")
+    assert exp.returncode == 0, exp.stderr[-3000:]
+    assert "train" in ran(exp) and "featurize" not in ran(exp)
+    show = dvc(project, "exp", "show", "--json")
+    assert "logreg-only" in show.stdout
+    assert json.loads((project / "reports/train.json").read_text())["chosen"] == "logreg"
+
+
+def test_a_missing_source_fails_prepare_and_keeps_outputs(project):
+    edit_params(project, lambda p: p["data"].update(source="kaggle"))
+    run = dvc(project, "repro")
+    assert run.returncode != 0 and ran(run) == ["prepare"]
     assert "application_train: file is required" in run.stderr + run.stdout
-    assert (project / "data/prepared/application_train.parquet").exists()  # earlier outputs kept
+    assert (project / "data/prepared/application_train.parquet").exists()
