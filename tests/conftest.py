@@ -55,3 +55,13 @@ def real_raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, relative in links.items():
         (raw / name).symlink_to(shared_file(relative))
     return raw
+
+
+@pytest.fixture(scope="session")
+def real_prepared(real_raw_dir, validator, tmp_path_factory):
+    """The real rows through prepare: (result, prepared folder)."""
+    from scoring.prepare import prepare_tables
+
+    base = tmp_path_factory.mktemp("real_prepared")
+    result = prepare_tables(real_raw_dir, base / "prepared", base / "reports", validator)
+    return result, base / "prepared"

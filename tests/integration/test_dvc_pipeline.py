@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from tools.pr_metrics_diff import metrics_diff, use_small_params
+
 from ..conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -21,13 +23,6 @@ def project_files() -> list[str]:
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split()
     return [f for f in listed if (REPO / f).is_file() and not f.startswith("reports/")]
-
-
-def small_params(params: dict) -> dict:
-    params["data"]["synthetic"].update(n_applicants=1500, n_test=300)
-    params["train"].update(models=["logreg", "xgboost"], cv_folds=3, oof_folds=3,
-                           grids={"logreg": {"C": [0.1]}, "xgboost": {"n_estimators": [80], "max_depth": [3]}})
-    return params
 
 
 def edit_params(root: Path, change) -> None:
@@ -48,7 +43,7 @@ def project(tmp_path_factory) -> Path:
     for name in project_files():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, root / name)
-    edit_params(root, small_params)
+    use_small_params(root)
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "copy")
@@ -117,3 +112,21 @@ def test_a_missing_source_fails_prepare_and_keeps_outputs(project):
     assert run.returncode != 0 and ran(run) == ["prepare"]
     assert "application_train: file is required" in run.stderr + run.stdout
     assert (project / "data/prepared/application_train.parquet").exists()
+
+
+def test_pull_request_metric_diff(tmp_path_factory):
+    """tools/pr_metrics_diff.py on a two-commit repository: base, then a head that changes the cost."""
+    root = tmp_path_factory.mktemp("pr")
+    for name in project_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / name)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    edit_params(root, lambda p: p["cost"].update(fn=4.0))
+    git(root, "commit", "-qam", "head: missed defaults cost 4")
+    report = metrics_diff(root, "HEAD~1")
+    assert report.startswith("### Metrics of this pull request against `HEAD~1`")
+    rows = {line.split("|")[2].strip(): line for line in report.splitlines() if line.startswith("| reports/")}
+    assert "threshold" in rows and "business_cost" in rows, report
+    assert "auc" not in rows  # same model, same holdout: only the cost-dependent metrics moved

@@ -179,14 +179,14 @@ def test_generated_tables_pass_the_contract(small_dataset, tmp_path, validator):
 
 
 @pytest.mark.shared_data
-def test_real_rows_pass_the_contract(real_raw_dir, tmp_path, validator):
-    result = prepare_tables(real_raw_dir, tmp_path / "prepared", tmp_path / "reports", validator)
+def test_real_rows_pass_the_contract(real_prepared):
+    result, prepared = real_prepared
     assert not [f.line() for r in result.reports for f in r.errors]
-    apps = pd.read_parquet(tmp_path / "prepared" / "application_train.parquet")
+    apps = pd.read_parquet(prepared / "application_train.parquet")
     assert len(apps) == 10_000 and apps.TARGET.mean() == pytest.approx(0.0781)
     assert result.key_coverage["bureau.SK_ID_CURR"] == 1.0
     assert result.key_coverage["bureau_balance.SK_ID_BUREAU"] == 1.0
-    assert not (tmp_path / "prepared" / "oracle.parquet").exists()
+    assert not (prepared / "oracle.parquet").exists()
 
 
 @pytest.mark.shared_data

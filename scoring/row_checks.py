@@ -1,0 +1,64 @@
+"""Row-level checks of incoming applications against the data contract (batch scoring, the API's batch path).
+
+The Great Expectations suite judges a whole table at `prepare`; scoring needs to know *which rows* break a rule so
+that the good ones are scored and the bad ones are reported, never silently dropped. Both read their rules from
+`scoring.contract`: there is no second copy of a rule here, only a vectorised evaluation of the same Column fields.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scoring import contract
+
+
+class SchemaError(ValueError):
+    """The input as a whole cannot be scored (a required column is missing): nothing is scored."""
+
+
+def missing_columns(frame: pd.DataFrame, table: str) -> list[str]:
+    return [name for name in contract.table(table).names if name not in frame.columns]
+
+
+def _violations(values: pd.Series, col: contract.Column) -> list[tuple[pd.Series, str]]:
+    """(mask of offending rows, rule) for each rule of `col` that some rows break."""
+    missing = values.isna()
+    out = [(missing, "must not be missing")] if not col.nullable else []
+    if col.is_numeric:
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        infinite = np.isinf(numbers)
+        usable = numbers.notna() & ~infinite
+        allowed = numbers == col.sentinel if col.sentinel is not None else pd.Series(False, index=values.index)
+        out += [(~missing & numbers.isna(), "must be a number"), (infinite, "must be finite")]
+        if col.min is not None:
+            out.append((usable & (numbers < col.min) & ~allowed, f"must be >= {col.min:g}"))
+        if col.max is not None:
+            out.append((usable & (numbers > col.max) & ~allowed, f"must be <= {col.max:g}"))
+    elif col.categories is not None and col.severity == "error":
+        out.append((~missing & ~values.astype("object").isin(col.categories),
+                    f"must be one of: {', '.join(col.categories)}"))
+    return [(mask, rule) for mask, rule in out if mask.any()]
+
+
+def row_problems(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """One line per (row, column, rule) broken: row position, SK_ID_CURR, column, rule, offending value."""
+    if missing := missing_columns(frame, table):
+        raise SchemaError(f"{table}: missing column(s) {', '.join(missing)}; the file must have Kaggle's "
+                          f"{table} columns (see scoring/contract.py)")
+    problems = []
+    ids = frame["SK_ID_CURR"] if "SK_ID_CURR" in frame else pd.Series(np.nan, index=frame.index)
+    for col in contract.table(table).columns:
+        for mask, rule in _violations(frame[col.name], col):
+            rows = np.flatnonzero(mask.to_numpy())
+            problems.append(pd.DataFrame({
+                "row": rows, "SK_ID_CURR": ids.iloc[rows].to_numpy(), "column": col.name, "rule": rule,
+                "value": frame[col.name].iloc[rows].astype(str).to_numpy(),
+            }))
+    duplicated = np.flatnonzero(ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy())
+    if len(duplicated):
+        problems.append(pd.DataFrame({"row": duplicated, "SK_ID_CURR": ids.iloc[duplicated].to_numpy(),
+                                      "column": "SK_ID_CURR", "rule": "must be unique",
+                                      "value": ids.iloc[duplicated].astype(str).to_numpy()}))
+    if not problems:
+        return pd.DataFrame(columns=["row", "SK_ID_CURR", "column", "rule", "value"])
+    return pd.concat(problems, ignore_index=True).sort_values(["row", "column"], ignore_index=True)
