@@ -35,6 +35,9 @@ run: repro
 	@echo "Pipeline outputs:"
 	@echo "  prepared tables   data/prepared/"
 	@echo "  validation report reports/validation.md"
+	@echo "  metrics           reports/metrics.json (dvc metrics show)"
+	@echo "  model card        reports/evaluate/model_card.md"
+	@echo "  MLflow            .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1"
 
 test: setup
 	pytest

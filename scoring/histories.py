@@ -184,11 +184,10 @@ def generate_previous(
     cols["NAME_CONTRACT_STATUS"], cols["CODE_REJECT_REASON"] = previous_status(rh, rng)
     loan_terms(cols, cols["NAME_CONTRACT_STATUS"] == "Approved", rng)
     card_contracts(cols, is_card)
-    loan_terms_for_cards = cols["NAME_CONTRACT_STATUS"] == "Approved"
     for name in ("DAYS_FIRST_DUE", "DAYS_LAST_DUE_1ST_VERSION", "DAYS_LAST_DUE", "DAYS_TERMINATION"):
         cols[name] = np.where(is_card, float(contract.DAYS_SENTINEL), cols[name])
-    cols["NFLAG_INSURED_ON_APPROVAL"] = np.where(loan_terms_for_cards, np.nan_to_num(
-        cols["NFLAG_INSURED_ON_APPROVAL"]), np.nan)
+    approved = cols["NAME_CONTRACT_STATUS"] == "Approved"  # cards included
+    cols["NFLAG_INSURED_ON_APPROVAL"] = np.where(approved, np.nan_to_num(cols["NFLAG_INSURED_ON_APPROVAL"]), np.nan)
     cols["SK_ID_CURR"] = curr_ids[owner]
     cols["SK_ID_PREV"] = ids.take("prev", m)
     return to_frame("previous_application", cols), owner, is_card

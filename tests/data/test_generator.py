@@ -11,7 +11,7 @@ from scoring import contract
 from scoring.generator import DriftParams, GeneratorParams
 from scoring.synthetic import generate_dataset
 
-from ..conftest import SMALL, shared_file
+from ..conftest import shared_file
 
 ALL_TABLES = sorted(contract.TABLES)
 

@@ -1,6 +1,5 @@
 """Behavioural tests of the trained model: no leakage, direction, invariance, calibration, an AUC floor."""
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
