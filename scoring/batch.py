@@ -63,12 +63,12 @@ def score_applicants(apps: pd.DataFrame, history: pd.DataFrame, model: ScoringMo
     table = "application_train" if "TARGET" in apps.columns else "application_test"
     problems = row_problems(apps, table)
     valid = apps.drop(index=apps.index[problems["row"].unique()]) if len(problems) else apps
-    X = features.build_features(valid, history)
-    proba = model.model.predict_proba(X[list(model.model.feature_names_in_)])[:, 1]
+    X = features.align(features.build_features(valid, history), list(model.model.feature_names_in_))
+    proba = model.model.predict_proba(X)[:, 1]
     scores = pd.DataFrame({"probability": proba, "decision": np.where(proba >= model.threshold, "refused", "granted"),
                            "threshold": model.threshold}, index=X.index)
     if k > 0:
-        scores = scores.join(reasons_table(model, X[list(model.model.feature_names_in_)], k))
+        scores = scores.join(reasons_table(model, X, k))
     return scores.reset_index(), problems
 
 

@@ -191,3 +191,12 @@ def build_features(apps: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
     counts = [c for c in history.columns if c.endswith("_COUNT")]
     joined[counts] = joined[counts].fillna(0.0)
     return joined
+
+
+def align(X: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The model's columns in the model's order; a history table absent at scoring time leaves its columns missing."""
+    missing = [c for c in columns if c not in X.columns]
+    if missing:
+        logger.warning("%d model feature(s) absent from the input (missing history tables?), e.g. %s",
+                       len(missing), missing[:3])
+    return X.reindex(columns=columns)

@@ -30,3 +30,20 @@ def test_history_features_add_lift_on_real_applicants(real_prepared):
     print(f"real coherent10k, 5-fold AUC: {auc}")
     assert auc["application only"] > 0.68
     assert auc["with history"] > auc["application only"] + 0.003
+
+
+def test_a_model_trained_on_generated_data_ranks_real_applicants(small_dataset, real_prepared):
+    """Generator fidelity: what the synthetic data teaches must hold on real Kaggle applicants."""
+    synthetic = read_prepared(small_dataset)
+    X = features.build_features(synthetic["application_train"], features.history_features(synthetic))
+    y = synthetic["application_train"].TARGET.to_numpy()
+    p = models.TrainParams(models=("xgboost",), seed=0)
+    pipeline = models.build_pipeline("xgboost", *models.split_columns(X), p, float(np.mean(y)))
+    pipeline.set_params(model__n_estimators=200, model__max_depth=3, model__scale_pos_weight=1).fit(X, y)
+    real = read_prepared(real_prepared[1])
+    history = features.history_features({k: real[k] for k in ("bureau", "bureau_balance", "credit_card_balance")})
+    X_real = features.align(features.build_features(real["application_train"], history), list(X.columns))
+    proba = pipeline.predict_proba(X_real)[:, 1]
+    auc = roc_auc_score(real["application_train"].set_index("SK_ID_CURR").TARGET.reindex(X_real.index), proba)
+    print(f"trained on 6,000 generated applicants, AUC on 10,000 real ones: {auc:.4f}")
+    assert auc > 0.66
