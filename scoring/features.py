@@ -7,7 +7,8 @@ applications (one included) into the model's input, where `history` is the per-a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,37 +26,73 @@ def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return (numerator / denominator.replace(0, np.nan)).astype("float64")
 
 
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """Element-wise ratio, missing where the denominator is 0 or missing (no warnings, any length)."""
+    numerator, denominator = np.asarray(numerator, dtype="float64"), np.asarray(denominator, dtype="float64")
+    safe = np.where(denominator == 0, np.nan, denominator)
+    return numerator / safe
+
+
 def categorical_columns(table: str = "application_train") -> list[str]:
     return [c.name for c in contract.table(table).columns if c.kind == "category"]
 
 
-def application_features(apps: pd.DataFrame) -> pd.DataFrame:
-    """Raw application columns (DAYS_EMPLOYED's 365243 made missing, with a flag) plus the classic ratios."""
-    out = apps.drop(columns=[c for c in DROPPED if c in apps.columns]).set_index(KEY)
-    for name in categorical_columns():
-        if name in out:  # plain strings: one-hot encoding and the API see the same values
-            out[name] = out[name].astype("object").where(out[name].notna(), None)
-    anomaly = out["DAYS_EMPLOYED"] == contract.DAYS_SENTINEL
-    out["DAYS_EMPLOYED"] = out["DAYS_EMPLOYED"].where(~anomaly).astype("float64")
-    ext = out[EXT_SOURCES].astype("float64")
-    extra = {
-        "DAYS_EMPLOYED_ANOMALY": anomaly.astype("int8"),
-        "CREDIT_TO_INCOME": _ratio(out["AMT_CREDIT"], out["AMT_INCOME_TOTAL"]),
-        "ANNUITY_TO_INCOME": _ratio(out["AMT_ANNUITY"], out["AMT_INCOME_TOTAL"]),
-        "ANNUITY_TO_CREDIT": _ratio(out["AMT_ANNUITY"], out["AMT_CREDIT"]),
-        "CREDIT_TO_GOODS": _ratio(out["AMT_CREDIT"], out["AMT_GOODS_PRICE"]),
-        "INCOME_PER_PERSON": _ratio(out["AMT_INCOME_TOTAL"], out["CNT_FAM_MEMBERS"]),
-        "AGE_YEARS": -out["DAYS_BIRTH"] / 365.25,
-        "EMPLOYED_TO_AGE": _ratio(out["DAYS_EMPLOYED"], out["DAYS_BIRTH"]),
-        "PHONE_CHANGE_TO_AGE": _ratio(out["DAYS_LAST_PHONE_CHANGE"], out["DAYS_BIRTH"]),
-        "EXT_SOURCE_MEAN": ext.mean(axis=1),
-        "EXT_SOURCE_MIN": ext.min(axis=1),
-        "EXT_SOURCE_MAX": ext.max(axis=1),
-        "EXT_SOURCE_STD": ext.std(axis=1),
-        "EXT_SOURCE_PROD": ext.prod(axis=1, min_count=3),
-        "EXT_SOURCE_MISSING": ext.isna().sum(axis=1).astype("int8"),
+CATEGORICAL = frozenset(categorical_columns())
+APPLICATION_INPUTS = [c for c in contract.table("application_test").names if c not in DROPPED and c != KEY]
+"""The application fields the model reads (Kaggle's columns less the key, TARGET and the empty documents)."""
+
+
+def ext_source_summary(ext: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean, min, max, standard deviation (n-1), product and missing count of the three EXT_SOURCE (rows x 3)."""
+    present = ~np.isnan(ext)
+    count = present.sum(axis=1)
+    total = np.where(present, ext, 0.0).sum(axis=1)
+    mean = _divide(total, count)
+    squares = np.where(present, (ext - mean[:, None]) ** 2, 0.0).sum(axis=1)
+    return {
+        "EXT_SOURCE_MEAN": mean,
+        "EXT_SOURCE_MIN": np.where(count > 0, np.where(present, ext, np.inf).min(axis=1), np.nan),
+        "EXT_SOURCE_MAX": np.where(count > 0, np.where(present, ext, -np.inf).max(axis=1), np.nan),
+        "EXT_SOURCE_STD": np.sqrt(np.where(count > 1, _divide(squares, count - 1), np.nan)),
+        "EXT_SOURCE_PROD": np.where(count == 3, np.prod(np.where(present, ext, 1.0), axis=1), np.nan),
+        "EXT_SOURCE_MISSING": (3 - count).astype("int8"),
     }
-    return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
+
+
+def application_columns(cols: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The applicant's own features from raw application fields, with NumPy only.
+
+    `cols` maps each field of APPLICATION_INPUTS to an array of any length (one applicant in the service, a whole
+    table in training). DAYS_EMPLOYED's 365243 (pensioners, unemployed) becomes missing, with a flag.
+    """
+    out: dict[str, np.ndarray] = {}
+    for name in APPLICATION_INPUTS:
+        values = np.asarray(cols[name], dtype=object if name in CATEGORICAL else "float64")
+        if name in CATEGORICAL:  # plain strings, None for missing: one-hot encoding and the API see the same
+            values = np.where(pd.isna(values), None, values)
+        out[name] = values
+    days_employed = out["DAYS_EMPLOYED"]
+    anomaly = days_employed == contract.DAYS_SENTINEL
+    out["DAYS_EMPLOYED"] = np.where(anomaly, np.nan, days_employed)
+    out.update({
+        "DAYS_EMPLOYED_ANOMALY": anomaly.astype("int8"),
+        "CREDIT_TO_INCOME": _divide(out["AMT_CREDIT"], out["AMT_INCOME_TOTAL"]),
+        "ANNUITY_TO_INCOME": _divide(out["AMT_ANNUITY"], out["AMT_INCOME_TOTAL"]),
+        "ANNUITY_TO_CREDIT": _divide(out["AMT_ANNUITY"], out["AMT_CREDIT"]),
+        "CREDIT_TO_GOODS": _divide(out["AMT_CREDIT"], out["AMT_GOODS_PRICE"]),
+        "INCOME_PER_PERSON": _divide(out["AMT_INCOME_TOTAL"], out["CNT_FAM_MEMBERS"]),
+        "AGE_YEARS": -out["DAYS_BIRTH"] / 365.25,
+        "EMPLOYED_TO_AGE": _divide(out["DAYS_EMPLOYED"], out["DAYS_BIRTH"]),
+        "PHONE_CHANGE_TO_AGE": _divide(out["DAYS_LAST_PHONE_CHANGE"], out["DAYS_BIRTH"]),
+    })
+    out.update(ext_source_summary(np.column_stack([out[name] for name in EXT_SOURCES])))
+    return out
+
+
+def application_features(apps: pd.DataFrame) -> pd.DataFrame:
+    """application_columns on a table, indexed by SK_ID_CURR."""
+    own = application_columns({name: apps[name].to_numpy() for name in APPLICATION_INPUTS})
+    return pd.DataFrame(own, index=pd.Index(apps[KEY].to_numpy(), name=KEY))
 
 
 def _aggregate(frame: pd.DataFrame, by: str, spec: dict[str, list[str]], prefix: str) -> pd.DataFrame:
