@@ -47,8 +47,10 @@ def raw_contributions(model: CalibratedScorer, Xt: np.ndarray, background: np.nd
 
         contribs = estimator.get_booster().predict(xgboost.DMatrix(Xt), pred_contribs=True)
         return contribs[:, :-1], float(contribs[0, -1]) if len(contribs) else 0.0
-    if model.model_name == "logreg":
-        mean = (background if background is not None else Xt).mean(axis=0)
+    if model.model_name == "logreg":  # exact SHAP of a linear model: coef * (x - reference row)
+        reference = getattr(model, "reference_", None)
+        mean = background.mean(axis=0) if background is not None else (reference if reference is not None
+                                                                        else Xt.mean(axis=0))
         coef = estimator.coef_[0]
         return (Xt - mean) * coef, float(estimator.intercept_[0] + mean @ coef)
     import shap

@@ -1,13 +1,14 @@
 """Features: application ratios plus per-applicant aggregates of the five history tables.
 
-One code path for training, batch scoring and the API: `build_features(applications, history)` turns any number of
-applications (one included) into the model's input, where `history` is the per-applicant lookup table written by
-`history_features` (featurize stage) and loaded by the service. Nothing here looks at TARGET.
+One code path for training, batch scoring and the API: `application_columns` (NumPy, any number of applicants) and
+`HistoryLookup.rows` (the per-applicant lookup table written by `history_features` at featurize and loaded by the
+service), joined by `feature_columns`. `build_features` wraps them for tables. Nothing here looks at TARGET.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -91,8 +92,7 @@ def application_columns(cols: Mapping[str, Any]) -> dict[str, np.ndarray]:
 
 def application_features(apps: pd.DataFrame) -> pd.DataFrame:
     """application_columns on a table, indexed by SK_ID_CURR."""
-    own = application_columns({name: apps[name].to_numpy() for name in APPLICATION_INPUTS})
-    return pd.DataFrame(own, index=pd.Index(apps[KEY].to_numpy(), name=KEY))
+    return build_features(apps, pd.DataFrame(index=pd.Index([], name=KEY)))
 
 
 def _aggregate(frame: pd.DataFrame, by: str, spec: dict[str, list[str]], prefix: str) -> pd.DataFrame:
@@ -218,16 +218,43 @@ def split_holdout(features: pd.DataFrame, target: pd.Series, fraction: float, se
     return fit, holdout
 
 
-def build_features(apps: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """Model input for any number of applications: their own features and their history aggregates (left join).
+@dataclass(frozen=True)
+class HistoryLookup:
+    """The per-applicant history aggregates as an array, looked up by SK_ID_CURR (one id or a million)."""
 
-    An applicant absent from `history` gets missing aggregates (a first-time customer), never an error.
-    """
-    own = application_features(apps)
-    joined = own.join(history, how="left")
-    counts = [c for c in history.columns if c.endswith("_COUNT")]
-    joined[counts] = joined[counts].fillna(0.0)
-    return joined
+    index: pd.Index
+    values: np.ndarray
+    columns: list[str]
+
+    @classmethod
+    def from_frame(cls, history: pd.DataFrame) -> HistoryLookup:
+        return cls(pd.Index(history.index), history.to_numpy(dtype="float64"), list(history.columns))
+
+    def rows(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """History columns for `ids`: missing for an unknown applicant (a first-time customer); a count is 0
+        wherever the applicant has no row in that table."""
+        position = self.index.get_indexer(np.asarray(ids))
+        known = position >= 0
+        values = np.full((len(position), len(self.columns)), np.nan)
+        values[known] = self.values[position[known]]
+        out = {name: values[:, j] for j, name in enumerate(self.columns)}
+        for name in self.columns:
+            if name.endswith("_COUNT"):
+                out[name] = np.nan_to_num(out[name], nan=0.0)
+        return out
+
+
+def feature_columns(own: Mapping[str, Any], ids: np.ndarray, history: HistoryLookup) -> dict[str, np.ndarray]:
+    """Own features plus history, as column arrays: the single code path of training, batch and the service."""
+    return {**own, **history.rows(ids)}
+
+
+def build_features(apps: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Model input for any number of applications, as a table indexed by SK_ID_CURR."""
+    ids = apps[KEY].to_numpy()
+    own = application_columns({name: apps[name].to_numpy() for name in APPLICATION_INPUTS})
+    columns = feature_columns(own, ids, HistoryLookup.from_frame(history))
+    return pd.DataFrame(columns, index=pd.Index(ids, name=KEY))
 
 
 def align(X: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -14,7 +14,13 @@ from scipy.special import expit, logit
 
 from scoring import contract
 from scoring.generator import (
-    DAYS_PER_MONTH, calibration, category_from_spec, correlated_uniform, fill_generic, sample_counts, to_frame,
+    DAYS_PER_MONTH,
+    calibration,
+    category_from_spec,
+    correlated_uniform,
+    fill_generic,
+    sample_counts,
+    to_frame,
 )
 
 BALANCE_WINDOW_MONTHS = 96  # Kaggle's monthly tables cover the last 96 months

@@ -30,7 +30,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from xgboost import XGBClassifier
 
-
 logger = logging.getLogger(__name__)
 MODELS = ("logreg", "random_forest", "xgboost")
 IMBALANCE = ("class_weight", "undersample", "smote", "none")
@@ -229,4 +228,6 @@ def fit_final(chosen: Candidate, raw_oof: np.ndarray, X: pd.DataFrame, y: np.nda
     calibrator = fit_calibrator(raw_oof, y, p.calibration)
     logger.info("out-of-fold AUC of %s: %.4f", chosen.model, roc_auc_score(y, raw_oof))
     pipeline = clone(chosen.estimator).fit(X, y)
-    return CalibratedScorer(pipeline, calibrator, chosen.model), calibrate(calibrator, raw_oof)
+    model = CalibratedScorer(pipeline, calibrator, chosen.model)
+    model.reference_ = np.asarray(pipeline.named_steps["prep"].transform(X), dtype=float).mean(axis=0)
+    return model, calibrate(calibrator, raw_oof)

@@ -1,0 +1,46 @@
+"""One small pipeline run shared by the story deliverables' tests (notebook, deck).
+
+The repository's files are copied into a temporary folder, the small settings of tools/small_params.yaml are
+merged into its params.yaml, and `dvc repro` builds every output there once per test session.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools.pr_metrics_diff import use_small_params
+
+from ..conftest import REPO
+from .test_dvc_pipeline import project_files
+
+
+def copy_project(root: Path) -> None:
+    for name in project_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / name)
+
+
+def repro(root: Path) -> None:
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "MPLCONFIGDIR": str(root / ".cache" / "matplotlib")}
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    done = subprocess.run([f"{bin_dir}/dvc", "repro"], cwd=root, capture_output=True, text=True, env=env,
+                          timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project whose pipeline outputs (data/, reports/) come from a small `dvc repro`."""
+    root = tmp_path_factory.mktemp("story")
+    copy_project(root)
+    use_small_params(root)
+    repro(root)
+    return root
