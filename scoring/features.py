@@ -181,6 +181,16 @@ def credit_card_features(cards: pd.DataFrame) -> pd.DataFrame:
     return _aggregate(c, KEY, spec, "CC")
 
 
+HISTORY_SOURCES = {"BURO": "bureau + bureau_balance", "PREV": "previous applications", "POS": "POS / cash loans",
+                   "INST": "instalment payments", "CC": "credit card balance"}
+"""The prefix each history table's aggregates carry, and the table it names; other fields are the application's."""
+
+
+def field_family(field: str) -> str:
+    """Which source a feature comes from, read from its prefix."""
+    return HISTORY_SOURCES.get(field.split("_", 1)[0], "application (own fields and ratios)")
+
+
 HISTORY_BUILDERS: dict[str, tuple[tuple[str, ...], Callable[..., pd.DataFrame]]] = {
     "bureau": (("bureau", "bureau_balance"), bureau_features),
     "previous": (("previous_application",), previous_features),

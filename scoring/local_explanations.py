@@ -49,6 +49,5 @@ def lime_explanations(model: CalibratedScorer, X: pd.DataFrame, chosen: dict[str
     rows_t, _ = explain.transformed(model, X.loc[list(chosen.values())])
     for (label, applicant), row in zip(chosen.items(), np.nan_to_num(rows_t)):
         explanation = explainer.explain_instance(row, classifier.predict_proba, num_features=10, num_samples=2000)
-        figure = explanation.as_pyplot_figure(label=1)
-        figure.suptitle(f"LIME, applicant {applicant} ({label})")
-        plots._save(figure, out / f"lime_{label}_{applicant}.png")
+        plots.lime_figure(explanation.as_list(label=1), f"LIME, applicant {applicant} ({label})",
+                          out / f"lime_{label}_{applicant}.png")

@@ -7,7 +7,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from scoring.explain import Reason  # noqa: E402
@@ -21,12 +20,16 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def cost_curve_figure(curve: pd.DataFrame, threshold: float, path: Path) -> Path:
-    """Cost per applicant against the threshold, with the chosen threshold and the naive 0.5 marked."""
+def cost_curve_figure(curve: pd.DataFrame, threshold: float, marked_costs: tuple[float, float], path: Path) -> Path:
+    """Cost per applicant against the threshold, with the chosen threshold and the naive 0.5 marked.
+
+    `marked_costs` are the exact costs at the chosen threshold and at 0.5: the curve is sampled on a grid, and
+    reading it between grid points would show a cost the threshold does not have.
+    """
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(curve.threshold, curve.cost, color="#1f4e79", label="business cost per applicant")
-    for t, style, label in ((threshold, "-", f"chosen {threshold:.3f}"), (0.5, "--", "0.5")):
-        c = float(np.interp(t, curve.threshold, curve.cost))
+    for t, c, style, label in ((threshold, marked_costs[0], "-", f"chosen {threshold:.3f}"),
+                               (0.5, marked_costs[1], "--", "0.5")):
         ax.axvline(t, linestyle=style, color="#c00000" if style == "-" else "grey", alpha=0.8)
         ax.scatter([t], [c], color="#c00000" if style == "-" else "grey", zorder=3, label=f"{label}: cost {c:.3f}")
     ax.set(xlabel="threshold on the probability of default (refuse at or above)", ylabel="cost per applicant",
@@ -85,19 +88,38 @@ def shap_summary_figure(contribs: pd.DataFrame, X: pd.DataFrame, path: Path, top
 
 
 def waterfall_figure(reasons: list[Reason], base: float, score: float, title: str, path: Path) -> Path:
-    """Waterfall of one applicant's top contributions, from the base value to the raw score."""
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(reasons) + 1.8))
+    """Waterfall of one applicant's top contributions, from the base value to the raw score.
+
+    The fields beyond the top ones are summed into one bar, so the bars end exactly at the applicant's score.
+    """
+    rest = score - base - sum(reason.contribution for reason in reasons)
+    labels = [reason.sentence.split(" raises")[0].split(" lowers")[0] for reason in reasons] + ["all other fields"]
+    steps = [reason.contribution for reason in reasons] + [rest]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(steps) + 2.0))
     start = base
-    labels = []
-    for i, reason in enumerate(reasons):
-        colour = "#c00000" if reason.contribution > 0 else "#2e7d32"
-        ax.barh(i, reason.contribution, left=start, color=colour)
-        start += reason.contribution
-        labels.append(reason.sentence.split(" raises")[0].split(" lowers")[0])
-    ax.set_yticks(range(len(reasons)), labels)
+    for i, step in enumerate(steps):
+        colour = "#c00000" if step > 0 else "#2e7d32"
+        ax.barh(i, step, left=start, color=colour, alpha=0.55 if i == len(steps) - 1 else 1.0)
+        start += step
+    ax.set_yticks(range(len(steps)), labels)
     ax.invert_yaxis()
-    ax.axvline(base, color="grey", linestyle="--", label=f"base value {base:.3f}")
-    ax.set(xlabel="contribution to the raw score (red: riskier, green: safer)",
-           title=f"{title}\nraw score {score:.3f}")
-    ax.legend(loc="lower right")
+    ax.axvline(base, color="grey", linestyle="--", label=f"average applicant {base:.3f}")
+    ax.axvline(score, color="black", linestyle="-", label=f"this applicant {score:.3f}")
+    ax.margins(x=0.08)
+    ax.set(xlabel="raw score, log-odds of default (red: riskier, green: safer)")
+    ax.legend(loc="best", fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def lime_figure(weights: list[tuple[str, float]], title: str, path: Path) -> Path:
+    """LIME's local linear weights, coloured like the waterfall: red pushes towards default."""
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(weights) + 1.8))
+    names, values = zip(*weights) if weights else ((), ())
+    ax.barh(range(len(values)), values, color=["#c00000" if v > 0 else "#2e7d32" for v in values])
+    ax.set_yticks(range(len(values)), names)
+    ax.invert_yaxis()
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set(xlabel="LIME weight on the probability of default (red: riskier, green: safer)")
+    fig.suptitle(title, fontsize=11)
     return _save(fig, path)

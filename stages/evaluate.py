@@ -37,7 +37,8 @@ def write_curves(y: np.ndarray, proba: np.ndarray, metrics: dict, threshold: flo
     plots.precision_recall_figure(curves["precision_recall"], metrics["pr_auc"], metrics["default_rate"],
                                   out / "precision_recall.png")
     plots.calibration_figure(curves["calibration"], metrics["brier"], out / "calibration.png")
-    plots.cost_curve_figure(curves["cost"], threshold, out / "holdout_cost_curve.png")
+    plots.cost_curve_figure(curves["cost"], threshold, (metrics["business_cost"], metrics["business_cost_at_0_5"]),
+                            out / "holdout_cost_curve.png")
 
 
 def explain_model(model, X: pd.DataFrame, proba: pd.Series, threshold: float, seed: int, out: Path) -> pd.Series:

@@ -40,7 +40,7 @@ def main() -> None:
     out = paths.reports / "threshold"
     out.mkdir(parents=True, exist_ok=True)
     curve.to_csv(out / "cost_curve.csv", index=False)
-    cost_curve_figure(curve, threshold, out / "cost_curve.png")
+    cost_curve_figure(curve, threshold, (best, result["oof_business_cost_at_0_5"]), out / "cost_curve.png")
     logger.info("threshold %.3f: cost %.4f per applicant (at 0.5: %.4f), approval rate %.1f%%", threshold, best,
                 result["oof_business_cost_at_0_5"], 100 * result["oof_approval_rate"])
 

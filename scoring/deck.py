@@ -1,0 +1,604 @@
+"""The presentation deck, generated from the pipeline's own outputs.
+
+    python -m scoring.deck --output reports/deck.pptx [--params params.yaml]
+
+Every number on a slide is read from the reports the pipeline wrote (metrics.json, train.json, threshold.json,
+validation.json, evaluate/*.csv, evaluate/local_explanations.json) or from params.yaml, and every chart is one of its
+PNGs, so a rerun with other data or other costs gives an updated deck. The serving and drift slides describe planned
+work and carry no measured figure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PIL import Image
+from pptx import Presentation
+from pptx.dml.color import RGBColor
+from pptx.enum.shapes import MSO_SHAPE
+from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
+from pptx.oxml.ns import qn
+from pptx.slide import Slide
+from pptx.util import Inches, Pt
+
+from scoring.config import PARAMS_FILE, configure_logging, load_params, paths_from
+from scoring.contract import DAYS_SENTINEL
+from scoring.features import field_family
+
+logger = logging.getLogger(__name__)
+
+MAX_SLIDES = 30
+NAVY, GREY, LIGHT = RGBColor(0x1F, 0x4E, 0x79), RGBColor(0x59, 0x59, 0x59), RGBColor(0xDD, 0xE7, 0xF1)
+WHITE, PALE = RGBColor(0xFF, 0xFF, 0xFF), RGBColor(0xF4, 0xF7, 0xFB)
+SLIDE_WIDTH, SLIDE_HEIGHT = 13.333, 7.5  # inches (16:9)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle on a slide, in inches."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+BODY = Box(0.5, 1.3, 12.33, 5.65)
+LEFT = Box(0.5, 1.3, 6.0, 5.65)
+RIGHT = Box(6.83, 1.3, 6.0, 5.65)
+
+
+@dataclass(frozen=True)
+class Reports:
+    """What the deck shows: the pipeline's reports and the settings that produced them."""
+
+    params: dict[str, Any]
+    directory: Path
+    metrics: dict[str, Any]
+    train: dict[str, Any]
+    threshold: dict[str, Any]
+    validation: dict[str, Any]
+    local: dict[str, Any]
+    fairness: pd.DataFrame
+    importance: pd.Series
+    calibration: pd.DataFrame
+
+    def path(self, relative: str) -> Path:
+        return existing(self.directory / relative)
+
+    def source(self, relative: str) -> str:
+        """How a footer names a report: its path from the project root."""
+        return (paths_from(self.params).reports / relative).as_posix()
+
+
+def existing(path: Path) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: build the pipeline outputs first (`dvc repro`), then rerun")
+    return path
+
+
+def load_reports(params: dict[str, Any], root: Path = Path(".")) -> Reports:
+    """Read every report the deck uses, from paths.reports under `root`."""
+    directory = root / paths_from(params).reports
+
+    def read_json(name: str) -> dict[str, Any]:
+        return json.loads(existing(directory / name).read_text())
+
+    importance = pd.read_csv(existing(directory / "evaluate/shap_importance.csv"), index_col="feature")
+    return Reports(
+        params=params, directory=directory, metrics=read_json("metrics.json"), train=read_json("train.json"),
+        threshold=read_json("threshold.json"), validation=read_json("validation.json"),
+        local=read_json("evaluate/local_explanations.json"),
+        fairness=pd.read_csv(existing(directory / "evaluate/fairness.csv")),
+        importance=importance["mean_abs_shap"],
+        calibration=pd.read_csv(existing(directory / "evaluate/calibration.csv")),
+    )
+
+
+# ---- drawing ------------------------------------------------------------------------------------------------------
+def inches(box: Box) -> tuple[int, int, int, int]:
+    return Inches(box.left), Inches(box.top), Inches(box.width), Inches(box.height)
+
+
+def new_slide(deck: Any, title: str, sources: Sequence[str]) -> Slide:
+    """A blank slide with a title bar and a footer naming the files its numbers come from."""
+    slide = deck.slides.add_slide(deck.slide_layouts[6])
+    bar = slide.shapes.add_shape(MSO_SHAPE.RECTANGLE, 0, 0, deck.slide_width, Inches(1.0))
+    bar.fill.solid()
+    bar.fill.fore_color.rgb = NAVY
+    bar.line.fill.background()
+    frame = bar.text_frame
+    frame.margin_left = Inches(0.5)
+    frame.vertical_anchor = MSO_ANCHOR.MIDDLE
+    write_run(frame.paragraphs[0], title, 28, bold=True, color=WHITE)
+    frame.paragraphs[0].alignment = PP_ALIGN.LEFT
+    number = len(deck.slides)
+    footer = f"Source: {', '.join(sources)}" if sources else ""
+    add_text(slide, Box(0.5, 7.02, 11.3, 0.35), [footer], size=10, bullets=False, color=GREY)
+    add_text(slide, Box(12.1, 7.02, 0.75, 0.35), [str(number)], size=10, bullets=False, color=GREY,
+             align=PP_ALIGN.RIGHT)
+    return slide
+
+
+def write_run(paragraph: Any, text: str, size: float, bold: bool = False, color: RGBColor | None = None) -> None:
+    run = paragraph.add_run()
+    run.text = text
+    run.font.size = Pt(size)
+    run.font.bold = bold
+    if color is not None:
+        run.font.color.rgb = color
+
+
+def bullet(paragraph: Any, size: float) -> None:
+    """A real bullet with a hanging indent, so wrapped lines align with the text."""
+    properties = paragraph._p.get_or_add_pPr()
+    properties.set("marL", str(Inches(0.28)))
+    properties.set("indent", str(-Inches(0.28)))
+    properties.append(properties.makeelement(qn("a:buChar"), {"char": "•"}))
+    paragraph.space_after = Pt(size * 0.6)
+
+
+def add_text(slide: Slide, box: Box, lines: Sequence[str | tuple[str, str]], size: float = 18,
+             bullets: bool = True, color: RGBColor | None = None, align: Any = None) -> None:
+    """Paragraphs in a box; a (label, text) pair is written with its label in bold."""
+    frame = slide.shapes.add_textbox(*inches(box)).text_frame
+    frame.word_wrap = True
+    for i, line in enumerate(lines):
+        paragraph = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
+        label, text = line if isinstance(line, tuple) else ("", line)
+        if label:
+            write_run(paragraph, f"{label} ", size, bold=True, color=color)
+        write_run(paragraph, text, size, color=color)
+        if bullets:
+            bullet(paragraph, size)
+        if align is not None:
+            paragraph.alignment = align
+
+
+def add_picture(slide: Slide, path: Path, box: Box) -> None:
+    """The image as large as the box allows, aspect ratio kept, centred in the box."""
+    with Image.open(path) as image:
+        width, height = image.size
+    scale = min(box.width / width, box.height / height)
+    shown = Box(box.left + (box.width - width * scale) / 2, box.top + (box.height - height * scale) / 2,
+                width * scale, height * scale)
+    slide.shapes.add_picture(str(path), *inches(shown))
+
+
+def add_table(slide: Slide, frame: pd.DataFrame, box: Box, size: float = 12,
+              widths: Sequence[float] | None = None, bold_rows: Sequence[int] = ()) -> float:
+    """A table with a header row; `widths` in inches (default: equal), `bold_rows` counted from 0 after the header.
+
+    Returns where the table ends (inches from the top) if no cell wraps; wrapped cells make it taller.
+    """
+    rows, columns = len(frame) + 1, len(frame.columns)
+    row_height = size * 2.1 / 72
+    shape = slide.shapes.add_table(rows, columns, *inches(Box(box.left, box.top, box.width, row_height * rows)))
+    table = shape.table
+    for j, width in enumerate(widths or [box.width / columns] * columns):
+        table.columns[j].width = Inches(width)
+    for i in range(rows):
+        table.rows[i].height = Inches(row_height)
+    for j, name in enumerate(frame.columns):
+        fill_cell(table.cell(0, j), str(name), size, bold=True)
+    for i, row in enumerate(frame.itertuples(index=False)):
+        for j, value in enumerate(row):
+            fill_cell(table.cell(i + 1, j), str(value), size, bold=i in bold_rows)
+    return box.top + row_height * rows
+
+
+def fill_cell(cell: Any, text: str, size: float, bold: bool) -> None:
+    cell.text_frame.word_wrap = True
+    cell.margin_top = cell.margin_bottom = Inches(0.04)
+    write_run(cell.text_frame.paragraphs[0], text, size, bold=bold)
+
+
+def add_box(slide: Slide, box: Box, title: str, detail: str, fill: RGBColor = LIGHT) -> None:
+    """A labelled rectangle of the architecture diagram."""
+    shape = slide.shapes.add_shape(MSO_SHAPE.ROUNDED_RECTANGLE, *inches(box))
+    shape.fill.solid()
+    shape.fill.fore_color.rgb = fill
+    shape.line.color.rgb = NAVY
+    frame = shape.text_frame
+    frame.word_wrap = True
+    frame.vertical_anchor = MSO_ANCHOR.MIDDLE
+    write_run(frame.paragraphs[0], title, 15, bold=True, color=NAVY)
+    detail_paragraph = frame.add_paragraph()
+    write_run(detail_paragraph, detail, 11, color=GREY)
+    for paragraph in frame.paragraphs:
+        paragraph.alignment = PP_ALIGN.CENTER
+
+
+def add_arrow(slide: Slide, box: Box, shape_type: Any = MSO_SHAPE.RIGHT_ARROW) -> None:
+    arrow = slide.shapes.add_shape(shape_type, *inches(box))
+    arrow.fill.solid()
+    arrow.fill.fore_color.rgb = NAVY
+    arrow.line.fill.background()
+
+
+# ---- numbers shown ------------------------------------------------------------------------------------------------
+def pct(value: float, digits: int = 1) -> str:
+    return f"{100 * value:.{digits}f}%"
+
+
+def cost_settings(r: Reports) -> tuple[float, float]:
+    return float(r.params["cost"]["fn"]), float(r.params["cost"]["fp"])
+
+
+def families(importance: pd.Series) -> pd.DataFrame:
+    """Fields per source table and their share of the model's total mean |SHAP|."""
+    grouped = importance.groupby(importance.index.map(field_family)).agg(["count", "sum"])
+    grouped = grouped.sort_values("sum", ascending=False)
+    return pd.DataFrame({"source": grouped.index, "fields": grouped["count"].to_numpy(),
+                         "share of importance": [pct(v / importance.sum()) for v in grouped["sum"]]})
+
+
+def approval_gaps(fairness: pd.DataFrame) -> list[tuple[float, str]]:
+    """Per attribute, largest first: (gap in points, sentence) between the highest and lowest approval rate."""
+    gaps = []
+    for attribute, part in fairness.groupby("attribute", sort=False):
+        high, low = part.loc[part.approval_rate.idxmax()], part.loc[part.approval_rate.idxmin()]
+        gap = 100 * (high.approval_rate - low.approval_rate)
+        gaps.append((gap, f"{attribute}: approval {pct(high.approval_rate)} for {high.group} (n={high.n:,}) vs "
+                          f"{pct(low.approval_rate)} for {low.group} (n={low.n:,}), a gap of {gap:.1f} points."))
+    return sorted(gaps, reverse=True)
+
+
+def headline_table(r: Reports) -> pd.DataFrame:
+    """The holdout metrics of metrics.json, as shown on the results slide."""
+    m = r.metrics
+    rows = [("AUC", f"{m['auc']:.4f}"), ("PR-AUC (average precision)", f"{m['pr_auc']:.4f}"),
+            ("Brier score", f"{m['brier']:.4f}"), ("Threshold", f"{m['threshold']:.3f}"),
+            ("Business cost / applicant", f"{m['business_cost']:.4f}"),
+            ("Business cost at 0.5", f"{m['business_cost_at_0_5']:.4f}"), ("Approval rate", pct(m["approval_rate"]))]
+    if "oracle_auc" in m:
+        rows.append(("Oracle AUC (generator's true risk)", f"{m['oracle_auc']:.4f}"))
+    return pd.DataFrame(rows, columns=["holdout metric", "value"])
+
+
+def comparison_table(r: Reports) -> tuple[pd.DataFrame, int]:
+    """train.json's candidates with threshold.json's lowest out-of-fold cost; and the chosen model's row."""
+    rows = []
+    for name, result in r.train["models"].items():
+        rows.append({"model": name, "CV AUC": f"{result['cv_auc']:.4f} ± {result['cv_auc_std']:.4f}",
+                     "lowest OOF cost": f"{r.threshold['models_min_cost'].get(name, float('nan')):.4f}",
+                     "fit (s)": f"{result['fit_seconds']:.0f}",
+                     "best parameters": ", ".join(f"{k}={v}" for k, v in result["best_params"].items())})
+    chosen = list(r.train["models"]).index(r.train["chosen"])
+    return pd.DataFrame(rows), chosen
+
+
+# ---- slides -------------------------------------------------------------------------------------------------------
+def slide_title(deck: Any, r: Reports) -> None:
+    slide = deck.slides.add_slide(deck.slide_layouts[6])
+    band = slide.shapes.add_shape(MSO_SHAPE.RECTANGLE, 0, Inches(2.2), deck.slide_width, Inches(2.6))
+    band.fill.solid()
+    band.fill.fore_color.rgb = NAVY
+    band.line.fill.background()
+    add_text(slide, Box(0.8, 2.45, 11.7, 1.1), ["Prêt à dépenser: credit scoring"], size=40, bullets=False,
+             color=WHITE)
+    m, source = r.metrics, r.params["data"]["source"]
+    subtitle = (f"{r.train['chosen']} model, refusal at a probability of default ≥ {m['threshold']:.3f}, "
+                f"holdout AUC {m['auc']:.3f}, on {source} data")
+    add_text(slide, Box(0.8, 3.6, 11.7, 1.0), [subtitle], size=20, bullets=False, color=WHITE)
+    add_text(slide, Box(0.8, 5.3, 11.7, 1.2), [
+        "Every number and chart in this deck is read from reports/ and params.yaml.",
+        "Rebuild: dvc repro, then python -m scoring.deck --output reports/deck.pptx"],
+        size=14, bullets=False, color=GREY)
+
+
+def slide_context(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "The decision and what it costs", ["params.yaml (cost)", r.source("metrics.json")])
+    fn, fp = cost_settings(r)
+    rate = r.metrics["default_rate"]
+    add_text(slide, Box(0.5, 1.3, 7.4, 5.6), [
+        "Each applicant gets a probability of default; the credit is refused at or above a threshold.",
+        ("Missed default (false negative):", f"costs {fn:g}: the lender loses the loan."),
+        ("Refused good client (false positive):", f"costs {fp:g}: the lender loses a margin."),
+        ("Business cost per applicant", f"= ({fn:g} × FN + {fp:g} × FP) / n, the quantity the threshold minimises."),
+        f"Holdout default rate {pct(rate, 2)}: granting everyone is {pct(1 - rate)} accurate yet costs "
+        f"{fn * rate:.4f} per applicant; refusing everyone costs {fp * (1 - rate):.4f}.",
+        "Accuracy is the wrong yardstick: the model is judged by AUC and by this cost.",
+    ], size=17)
+    matrix = pd.DataFrame({"": ["defaulted", "repaid"], "granted": [f"{fn:g} (FN)", "0"],
+                           "refused": ["0", f"{fp:g} (FP)"]})
+    add_text(slide, Box(8.3, 1.6, 4.5, 0.5), ["Cost of one decision"], size=16, bullets=False, color=NAVY)
+    add_table(slide, matrix, Box(8.3, 2.2, 4.5, 1.5), size=15, widths=[1.5, 1.5, 1.5])
+
+
+def slide_data(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Data: seven tables, validated against one contract", [r.source("validation.json"),
+                                                                                   "params.yaml (data)"])
+    rows = [{"table": t["table"], "rows": f"{t['rows']:,}", "columns": t["columns"],
+             "checks": t["expectations"], "failed": sum(f["severity"] == "error" for f in t["findings"])}
+            for t in r.validation["tables"]]
+    add_table(slide, pd.DataFrame(rows), Box(0.5, 1.4, 7.0, 4.0), size=13, widths=[2.5, 1.25, 1.15, 1.0, 1.1])
+    keys = r.validation.get("key_coverage", {})
+    synthetic = r.params["data"]["synthetic"]
+    source = (f"Generated in Kaggle's schema: {synthetic['n_applicants']:,} applicants (seed {synthetic['seed']})"
+              if r.params["data"]["source"] == "synthetic" else "Kaggle's Home Credit files")
+    add_text(slide, Box(7.9, 1.3, 4.95, 5.6), [
+        ("Source:", source + "."),
+        ("Validation:", f"{'PASSED' if r.validation['passed'] else 'FAILED'}; keys found in the parent table: "
+                        f"{pct(min(keys.values())) if keys else 'n/a'} at worst."),
+        ("Quirks handled:", f"DAYS_EMPLOYED = {DAYS_SENTINEL} (pensioners, unemployed) becomes missing plus a flag; "
+                            "CODE_GENDER 'XNA'; ORGANIZATION_TYPE 'XNA'."),
+        ("Missing EXT_SOURCE_1..3:", "kept missing (XGBoost learns where they go), summarised by their mean, "
+                                     "min, max and missing count."),
+    ], size=15)
+
+
+def slide_features(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Features: the application plus five histories",
+                      [r.source("evaluate/shap_importance.csv"), r.source("metrics.json"), "params.yaml (split)"])
+    add_table(slide, families(r.importance), Box(0.5, 1.4, 6.6, 3.0), size=14, widths=[3.6, 1.2, 1.8])
+    holdout = r.params["split"]["holdout_fraction"]
+    add_text(slide, Box(7.5, 1.3, 5.35, 5.6), [
+        f"{len(r.importance)} input fields reach the model (one-hot columns summed back to their field).",
+        "Ratios: credit / income, annuity / income, annuity / credit, credit / goods price, income per person, "
+        "employment / age.",
+        "Histories: counts, sums, means and maxima per applicant (late instalments, days past due, refused "
+        "applications, card utilisation, overdue bureau credits).",
+        f"Stratified holdout: {pct(holdout, 0)} of the labelled applicants ({r.metrics['n']:,}) kept for the "
+        "final evaluation only.",
+        "One code path for training, batch scoring and the coming service (scoring.features).",
+    ], size=15)
+
+
+def slide_comparison(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Model comparison: same folds, AUC and business cost",
+                      [r.source("train.json"), r.source("threshold.json"), "params.yaml (train)"])
+    table, chosen = comparison_table(r)
+    bottom = add_table(slide, table, Box(0.5, 1.4, 12.33, 2.0), size=13, widths=[1.7, 2.0, 1.8, 0.9, 5.93],
+                       bold_rows=[chosen])
+    train = r.params["train"]
+    why = "best cross-validated AUC" if train["model"] == "auto" else "forced by params.yaml (train.model)"
+    add_text(slide, Box(0.5, bottom + 0.7, 12.33, 6.9 - bottom - 0.7), [
+        ("Kept:", f"{r.train['chosen']} ({why}), in bold above."),
+        ("Protocol:", f"GridSearchCV on {train['cv_folds']} stratified folds; class imbalance handled by "
+                      f"'{train['imbalance']}' inside each fold, never before the split."),
+        ("Business view:", "lowest cost each candidate reaches on its own out-of-fold scores, at its best "
+                           "threshold."),
+        ("Calibration:", f"{train['calibration']}, fitted on the kept model's {train['oof_folds']}-fold "
+                         "out-of-fold scores."),
+    ], size=16)
+
+
+def slide_threshold(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Threshold: the lowest business cost, not 0.5",
+                      [r.source("threshold.json"), r.source("threshold/cost_curve.png")])
+    add_picture(slide, r.path("threshold/cost_curve.png"), Box(0.4, 1.3, 8.0, 5.6))
+    t = r.threshold
+    saving = 1 - t["oof_business_cost"] / t["oof_business_cost_at_0_5"]
+    add_text(slide, Box(8.7, 1.5, 4.2, 5.4), [
+        ("Threshold:", f"{t['threshold']:.3f} on the calibrated probability of default."),
+        ("Cost:", f"{t['oof_business_cost']:.4f} per applicant, against {t['oof_business_cost_at_0_5']:.4f} "
+                  f"at 0.5 ({pct(saving)} less)."),
+        ("Approval rate:", f"{pct(t['oof_approval_rate'])} of applicants."),
+        ("No leakage:", "chosen on out-of-fold probabilities of the training applicants; the holdout is not used."),
+    ], size=16)
+
+
+def slide_results(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Holdout results at the chosen threshold",
+                      [r.source("metrics.json"), r.source("evaluate/holdout_cost_curve.png")])
+    add_table(slide, headline_table(r), Box(0.5, 1.4, 5.6, 3.5), size=14, widths=[3.8, 1.8])
+    c = r.metrics["confusion"]
+    confusion = pd.DataFrame({"": ["defaulted", "repaid"], "granted": [f"{c['fn']:,}", f"{c['tn']:,}"],
+                              "refused": [f"{c['tp']:,}", f"{c['fp']:,}"]})
+    add_text(slide, Box(0.5, 5.2, 5.6, 0.4), [f"Confusion on {r.metrics['n']:,} holdout applicants"], size=14,
+             bullets=False, color=NAVY)
+    add_table(slide, confusion, Box(0.5, 5.65, 5.6, 1.0), size=13, widths=[1.8, 1.9, 1.9])
+    add_picture(slide, r.path("evaluate/holdout_cost_curve.png"), Box(6.5, 1.4, 6.4, 5.4))
+
+
+def slide_discrimination(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Ranking: ROC and precision-recall on the holdout",
+                      [r.source("evaluate/roc.png"), r.source("evaluate/precision_recall.png"),
+                       r.source("metrics.json")])
+    add_picture(slide, r.path("evaluate/roc.png"), Box(0.4, 1.25, 4.9, 4.9))
+    add_picture(slide, r.path("evaluate/precision_recall.png"), Box(5.4, 1.25, 4.9, 4.9))
+    m = r.metrics
+    lines = [("AUC", f"{m['auc']:.4f}: a random defaulter scores above a random good client this often."),
+             ("PR-AUC", f"{m['pr_auc']:.4f} against a default rate of {m['default_rate']:.4f}.")]
+    if "oracle_auc" in m:
+        lines.append(("Ceiling:", f"the generator's true probabilities reach AUC {m['oracle_auc']:.4f}."))
+    add_text(slide, Box(10.4, 1.5, 2.5, 5.4), lines, size=14)
+
+
+def slide_calibration(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Calibration: probabilities that mean what they say",
+                      [r.source("evaluate/calibration.png"), r.source("evaluate/calibration.csv"),
+                       r.source("metrics.json")])
+    add_picture(slide, r.path("evaluate/calibration.png"), Box(0.5, 1.25, 5.6, 5.6))
+    gap = (r.calibration["fraction_of_defaults"] - r.calibration["mean_predicted"]).abs()
+    add_text(slide, Box(6.6, 1.5, 6.2, 5.4), [
+        ("Method:", f"{r.params['train']['calibration']} regression on out-of-fold scores of the training "
+                    "applicants."),
+        ("Brier score:", f"{r.metrics['brier']:.4f} on the holdout (lower is better)."),
+        ("Largest gap:", f"{gap.max():.4f} between predicted and observed default rate over "
+                         f"{len(r.calibration)} groups of applicants."),
+        "Why it matters: the threshold, the cost and the probability shown to an adviser are all read on "
+        "this scale.",
+    ], size=17)
+
+
+def slide_global_explanations(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "What drives the score, overall (SHAP)",
+                      [r.source("evaluate/shap_importance.png"), r.source("evaluate/shap_summary.png")])
+    add_picture(slide, r.path("evaluate/shap_importance.png"), Box(0.3, 1.2, 5.6, 5.75))
+    add_picture(slide, r.path("evaluate/shap_summary.png"), Box(6.0, 1.2, 4.6, 5.75))
+    top = r.importance.head(3)
+    add_text(slide, Box(10.7, 1.5, 2.35, 5.4), [
+        "Top three: " + ", ".join(top.index) + ".",
+        "Left: mean absolute contribution per field.",
+        "Right: one dot per applicant; red is a high value of the field.",
+    ], size=13)
+
+
+def slide_one_applicant(deck: Any, r: Reports) -> None:
+    case = r.local["borderline"]
+    applicant = case["SK_ID_CURR"]
+    slide = new_slide(deck, f"One applicant explained: {applicant}, the closest call",
+                      [r.source("evaluate/local_explanations.json"),
+                       r.source(f"evaluate/waterfall_borderline_{applicant}.png")])
+    add_picture(slide, r.path(f"evaluate/waterfall_borderline_{applicant}.png"), Box(0.3, 1.2, 7.6, 5.75))
+    reasons = [f"{x['feature']} = {format_value(x['value'])} ({signed(x['contribution'], 3)})"
+               for x in case["reasons"][:5]]
+    add_text(slide, Box(8.1, 1.3, 4.8, 1.3), [
+        ("Probability of default:", f"{case['probability']:.3f} against a threshold of "
+                                    f"{r.metrics['threshold']:.3f}: {case['decision']}."),
+    ], size=15, bullets=False)
+    add_text(slide, Box(8.1, 2.5, 4.8, 0.4), ["Top reasons (contribution to the raw score)"], size=14,
+             bullets=False, color=NAVY)
+    add_text(slide, Box(8.1, 3.0, 4.8, 3.9), reasons, size=13)
+
+
+def signed(value: float, digits: int) -> str:
+    """+0.147 or −0.125 (a true minus sign, which a line never breaks after)."""
+    return f"{value:+.{digits}f}".replace("-", "\u2212")
+
+
+def format_value(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "missing"
+    return f"{value:,.4g}" if isinstance(value, (int, float)) else str(value)
+
+
+def slide_three_applicants(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Three applicants, two explanation methods",
+                      [r.source("evaluate/local_explanations.json"), r.source("evaluate/lime_*.png")])
+    rows = [{"case": label, "SK_ID_CURR": case["SK_ID_CURR"], "probability": f"{case['probability']:.3f}",
+             "decision": case["decision"],
+             "top three reasons (SHAP)": ", ".join(f"{x['feature']} ({signed(x['contribution'], 2)})"
+                                                   for x in case["reasons"][:3])}
+            for label, case in r.local.items()]
+    add_table(slide, pd.DataFrame(rows), Box(0.5, 1.35, 12.33, 1.6), size=12, widths=[1.3, 1.4, 1.3, 1.1, 7.23])
+    borderline = r.local["borderline"]["SK_ID_CURR"]
+    add_picture(slide, r.path(f"evaluate/lime_borderline_{borderline}.png"), Box(0.5, 3.2, 5.3, 3.75))
+    add_text(slide, Box(6.2, 3.4, 6.6, 3.5), [
+        f"Left: LIME on applicant {borderline}, a local linear model fitted around them on the encoded inputs: a "
+        "model-agnostic second opinion on the same decision.",
+        "SHAP contributions add up exactly to the model's raw score; they give the reasons a client is told "
+        "(batch scoring writes the top three).",
+    ], size=15)
+
+
+def slide_fairness(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Fairness check: approval and errors by group", [r.source("evaluate/fairness.csv")])
+    f = r.fairness
+    table = pd.DataFrame({"attribute": f.attribute, "group": f.group, "n": f.n.map("{:,}".format),
+                          "approved": f.approval_rate.map(pct), "default rate": f.default_rate.map(pct),
+                          "good refused": f.refused_good_clients.map(pct),
+                          "defaulters granted": f.granted_defaulters.map(pct)})
+    add_table(slide, table, Box(0.5, 1.35, 8.55, 4.0), size=13, widths=[1.8, 1.1, 0.8, 1.35, 1.05, 1.05, 1.4])
+    add_text(slide, Box(9.3, 1.3, 3.55, 5.6), [
+        *(sentence for _, sentence in approval_gaps(f)),
+        "To check: do the gaps follow the groups' default rates, and are the error rates comparable? CODE_GENDER "
+        "and age are model inputs and must be reviewed before production use.",
+    ], size=13)
+
+
+def slide_serving(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Serving architecture (planned, not built yet)", ["params.yaml (paths)",
+                                                                              r.source("threshold.json")])
+    history = f"{paths_from(r.params).features}/history.parquet"
+    add_box(slide, Box(0.6, 1.6, 3.2, 1.5), "Streamlit app", "adviser's form, generated from the data contract")
+    add_arrow(slide, Box(3.95, 2.1, 0.8, 0.5))
+    add_box(slide, Box(4.9, 1.6, 3.5, 1.5), "Ray Serve: Scoring", "features → calibrated probability → decision "
+                                                                  "and top reasons")
+    add_arrow(slide, Box(8.55, 2.1, 0.8, 0.5), MSO_SHAPE.LEFT_ARROW)
+    add_box(slide, Box(9.5, 1.6, 3.3, 1.5), "MLflow registry", "model alias 'champion' with its threshold tag")
+    add_arrow(slide, Box(6.4, 3.2, 0.5, 0.6), MSO_SHAPE.UP_ARROW)
+    add_box(slide, Box(4.9, 3.9, 3.5, 1.1), "History lookup", history, fill=PALE)
+    add_text(slide, Box(0.6, 5.3, 12.2, 1.6), [
+        f"The decision uses the threshold stage's output ({r.threshold['threshold']:.3f} today), never a copy "
+        "typed by hand.",
+        "Same feature code as training (scoring.features); a missing model is an error, never a made-up score.",
+        ("Latency per request:", "to be measured once the service exists."),
+    ], size=14)
+
+
+def slide_drift(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Drift monitoring (planned)", ["params.yaml (data.synthetic.drift)",
+                                                           r.source("evaluate/shap_importance.csv")])
+    drift = r.params["data"]["synthetic"].get("drift", {})
+    watched = ", ".join(r.importance.head(5).index)
+    simulated = (f"income ×{drift['income_factor']:g}, age {drift['age_shift_years']:+g} years, EXT_SOURCE "
+                 f"{drift['ext_source_shift']:+g}, {pct(drift['rare_category_share'], 0)} moved to rare organisation "
+                 f"types (now {'on' if drift['enabled'] else 'off'})") if drift else "not configured"
+    add_text(slide, BODY, [
+        ("What:", "an Evidently data-drift report comparing incoming applicants with the training applicants, "
+                  "field by field."),
+        ("Watched first:", f"the fields that drive the score most: {watched}."),
+        ("Test case:", f"the generator can shift the application_test-like table: {simulated}."),
+        ("Then:", "re-check calibration and the business cost on recent labelled applicants before retraining."),
+        ("Alert thresholds and monitoring cost:", "to be decided and measured."),
+    ], size=17)
+
+
+def slide_limits(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "Limits and next steps", [r.source("metrics.json"), r.source("evaluate/fairness.csv"),
+                                                      "params.yaml"])
+    m = r.metrics
+    synthetic = r.params["data"]["source"] == "synthetic"
+    limits = [("Data:", "synthetic, calibrated on real rows: figures describe the generator, not real clients."
+               if synthetic else "Kaggle's historical applications, not today's applicants.")]
+    if "oracle_auc" in m:
+        limits.append(("Headroom:", f"AUC {m['auc']:.4f} against {m['oracle_auc']:.4f} for the true risk."))
+    limits += [("Fairness:", "largest approval gap, " + approval_gaps(r.fairness)[0][1]),
+               ("Calibration:", "fitted on the training applicants; to re-check when the population drifts."),
+               ("Explanations:", "SHAP on the uncalibrated score (same ranking as the calibrated probability).")]
+    for box, heading in ((LEFT, "Limits"), (RIGHT, "Next steps")):
+        add_text(slide, Box(box.left, box.top, box.width, 0.5), [heading], size=20, bullets=False, color=NAVY)
+    add_text(slide, Box(0.5, 1.9, 6.0, 5.0), limits, size=15)
+    add_text(slide, Box(6.83, 1.9, 6.0, 5.0), [
+        "Serve the champion model behind Ray Serve and the Streamlit app; measure latency.",
+        "Drift report on incoming applicants; re-check calibration.",
+        "Run the pipeline on Kaggle's files (data.source: kaggle) and compare.",
+        "Review the group gaps with risk and compliance before any production use.",
+    ], size=15)
+
+
+SLIDES: tuple[Callable[[Any, Reports], None], ...] = (
+    slide_title, slide_context, slide_data, slide_features, slide_comparison, slide_threshold, slide_results,
+    slide_discrimination, slide_calibration, slide_global_explanations, slide_one_applicant,
+    slide_three_applicants, slide_fairness, slide_serving, slide_drift, slide_limits,
+)
+
+
+def build_deck(params: dict[str, Any], root: Path = Path(".")) -> Any:
+    """The whole deck (a python-pptx Presentation) from the reports under `root`."""
+    reports = load_reports(params, root)
+    deck = Presentation()
+    deck.slide_width, deck.slide_height = Inches(SLIDE_WIDTH), Inches(SLIDE_HEIGHT)
+    for add_slide in SLIDES:
+        add_slide(deck, reports)
+    if len(deck.slides) > MAX_SLIDES:
+        raise ValueError(f"the deck has {len(deck.slides)} slides; keep it to {MAX_SLIDES} at most")
+    return deck
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Build the presentation deck from reports/ and params.yaml.")
+    parser.add_argument("--output", type=Path, help="where to write the .pptx (default: <paths.reports>/deck.pptx)")
+    parser.add_argument("--params", type=Path, default=PARAMS_FILE, help="params.yaml of the run to present")
+    args = parser.parse_args(argv)
+    configure_logging()
+    params = load_params(args.params)
+    root = args.params.parent
+    output = args.output or root / paths_from(params).reports / "deck.pptx"
+    deck = build_deck(params, root)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    deck.save(output)
+    logger.info("deck of %d slides -> %s", len(deck.slides), output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The presentation deck, built by its command from a small pipeline run: its numbers are the reports' numbers."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from pptx import Presentation
+from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+from scoring.deck import MAX_SLIDES, build_deck
+
+pytestmark = pytest.mark.integration
+
+
+def table_values(deck) -> dict[str, str]:
+    """Label -> value of every two-column table row in the deck."""
+    values = {}
+    for slide in deck.slides:
+        for shape in slide.shapes:
+            if shape.has_table and len(shape.table.columns) == 2:
+                for row in shape.table.rows:
+                    values[row.cells[0].text] = row.cells[1].text
+    return values
+
+
+def deck_text(deck) -> str:
+    return "\n".join(shape.text_frame.text for slide in deck.slides for shape in slide.shapes if shape.has_text_frame)
+
+
+@pytest.fixture(scope="module")
+def deck(small_pipeline: Path, tmp_path_factory):
+    output = tmp_path_factory.mktemp("deck") / "deck.pptx"
+    done = subprocess.run([sys.executable, "-m", "scoring.deck", "--output", str(output)], cwd=small_pipeline,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Presentation(str(output))
+
+
+def test_slide_count(deck):
+    assert 12 <= len(deck.slides) <= MAX_SLIDES
+
+
+def test_headline_numbers_are_those_of_metrics_json(deck, small_pipeline):
+    metrics = json.loads((small_pipeline / "reports/metrics.json").read_text())
+    shown = table_values(deck)
+    assert float(shown["AUC"]) == pytest.approx(metrics["auc"], abs=5.1e-5)
+    assert float(shown["Business cost / applicant"]) == pytest.approx(metrics["business_cost"], abs=5.1e-5)
+    assert float(shown["Threshold"]) == pytest.approx(metrics["threshold"], abs=5.1e-4)
+
+
+def test_charts_are_the_pipeline_pngs_and_planned_work_has_no_figures(deck, small_pipeline):
+    pictures = [shape.image.blob for slide in deck.slides for shape in slide.shapes
+                if shape.shape_type == MSO_SHAPE_TYPE.PICTURE]
+    written = {path.read_bytes() for path in (small_pipeline / "reports").rglob("*.png")}
+    assert len(pictures) >= 9 and all(blob in written for blob in pictures)
+    text = deck_text(deck)
+    assert "Latency per request: to be measured" in text
+    assert "ms" not in text.split()
+
+
+def test_a_rerun_with_other_reports_and_costs_updates_the_deck(small_pipeline, tmp_path):
+    shutil.copytree(small_pipeline / "reports", tmp_path / "reports")
+    metrics = json.loads((tmp_path / "reports/metrics.json").read_text())
+    metrics.update(auc=0.61234, business_cost=0.43219)
+    (tmp_path / "reports/metrics.json").write_text(json.dumps(metrics))
+    params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
+    params["cost"]["fn"] = 7.0
+    rebuilt = build_deck(params, tmp_path)
+    shown = table_values(rebuilt)
+    assert (shown["AUC"], shown["Business cost / applicant"]) == ("0.6123", "0.4322")
+    assert "costs 7: the lender loses the loan" in deck_text(rebuilt)
