@@ -65,9 +65,20 @@ class ScoringEngine:
             import xgboost
 
             contribs = self.booster.predict(xgboost.DMatrix(X, nthread=1), pred_contribs=True)[:, :-1]
-        else:
+        elif self.model.model_name == "logreg":
             contribs, _ = explain.raw_contributions(self.model, X)
+        else:
+            contribs = self.tree_explainer_values(X)
         return contribs @ self.to_fields
+
+    def tree_explainer_values(self, X: np.ndarray) -> np.ndarray:
+        """SHAP of a random forest; the explainer is built once (it walks every tree)."""
+        if not hasattr(self, "_explainer"):
+            import shap
+
+            self._explainer = shap.TreeExplainer(self.classifier)
+        values = np.asarray(self._explainer.shap_values(X, check_additivity=False))
+        return values[..., 1] if values.ndim == 3 else values
 
     def score(self, applications: Mapping[str, Any], ids: np.ndarray, explain_scores: bool = True) -> Scores:
         columns = self.feature_columns(applications, ids)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ class ScoringModel:
     threshold: float
     source: str
     version: str | None = None
+    alias: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def from_pipeline(models_dir: Path, reports_dir: Path) -> ScoringModel:
@@ -29,7 +31,13 @@ def from_pipeline(models_dir: Path, reports_dir: Path) -> ScoringModel:
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: run `dvc repro` (or `make run`) first")
     threshold = float(json.loads(threshold_path.read_text())["threshold"])
-    return ScoringModel(joblib.load(model_path), threshold, str(model_path))
+    metrics_path = reports_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    return ScoringModel(joblib.load(model_path), threshold, str(model_path), metrics=numeric(metrics))
+
+
+def numeric(metrics: dict[str, Any]) -> dict[str, float]:
+    return {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
 
 
 def from_registry(p: tracking.TrackingParams) -> ScoringModel:
@@ -39,8 +47,10 @@ def from_registry(p: tracking.TrackingParams) -> ScoringModel:
 
     version = MlflowClient().get_model_version_by_alias(tracking.MODEL_NAME, tracking.CHAMPION)
     model = mlflow.sklearn.load_model(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
+    metrics = MlflowClient().get_run(version.run_id).data.metrics if version.run_id else {}
     return ScoringModel(model, float(version.tags["threshold"]),
-                        f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}", str(version.version))
+                        f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}", str(version.version),
+                        alias=tracking.CHAMPION, metrics=numeric(metrics))
 
 
 def load_scoring_model(params: dict[str, Any], prefer_registry: bool = True) -> ScoringModel:

@@ -44,3 +44,61 @@ def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     use_small_params(root)
     repro(root)
     return root
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service exited with {process.returncode} before answering {url}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 60) -> None:
+    import signal
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_service(small_pipeline: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The real Ray Serve application (serve/run.py, HAProxy ingress) on a free 127.0.0.1 port, serving the small
+    pipeline's model; yields (base URL, production log folder); stopped (Ray included) at the end of the session."""
+    port = free_port()
+    log_dir = tmp_path_factory.mktemp("production")
+    output = open(tmp_path_factory.mktemp("serve-logs") / "serve.log", "w")  # noqa: SIM115
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serve.run", "--pipeline-model", "--port", str(port), "--project-root",
+         str(small_pipeline), "--production-log", str(log_dir)], cwd=REPO, env=env, stdout=output, stderr=output)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/health", process)
+        yield url, log_dir
+    finally:
+        stop_process(process)
+        output.close()

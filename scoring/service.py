@@ -1,0 +1,282 @@
+"""The scoring service's graph, independent of the web server: validate -> features -> score -> explain -> decide -> log.
+
+`ScoringService.handle(method, path, body, ...)` takes the raw HTTP request and gives back a `Reply`; the Ray Serve
+deployment (`serve/app.py`) and the plain-uvicorn baseline of the benchmark (`serve/baseline.py`) both call it, so
+they serve the same code. No DataFrame is built for one applicant: validation is pydantic's (compiled), features and
+scores are NumPy (`scoring.engine`), answers are serialised by orjson.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import numpy as np
+import orjson
+import pandas as pd
+from pydantic import ValidationError
+
+from scoring import api_schema, explain, features, row_checks
+from scoring.api_schema import RequestError, problem
+from scoring.engine import Scores, ScoringEngine
+from scoring.model_store import ScoringModel, load_scoring_model
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json"
+MAX_BODY_BYTES = 256 * 1024 * 1024
+"""Largest body accepted (a 100,000-applicant JSON batch is about 200 MB); larger ones get 413."""
+MAX_SINGLE_BODY_BYTES = 1024 * 1024
+DEFAULT_REASONS = 5
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/parquet", "application/x-parquet")
+ARROW_TYPES = ("application/vnd.apache.arrow.stream",)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    media_type: str = JSON
+
+
+def json_reply(payload: Any, status: int = 200) -> Reply:
+    return Reply(status, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+class ProductionLog:
+    """What the service saw and answered, for the drift stage: JSON lines for single requests, one Parquet file
+    per batch. One file per process (replicas never share a file), appended line by line."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.lines = open(self.directory / f"requests-{os.getpid()}.jsonl", "ab", buffering=0)  # noqa: SIM115
+
+    def single(self, applicant: dict[str, Any], probability: float, decision: str, version: str | None) -> None:
+        record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "model_version": version,
+                  "applicant": applicant, "probability": probability, "decision": decision}
+        self.lines.write(orjson.dumps(record) + b"\n")
+
+    def batch(self, frame: pd.DataFrame, scores: Scores, version: str | None) -> None:
+        logged = frame.assign(probability=scores.probability,
+                              decision=np.where(scores.refused, "refused", "granted"),
+                              model_version=version, ts=datetime.now(UTC).isoformat(timespec="milliseconds"))
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        logged.to_parquet(self.directory / f"batch-{stamp}-{os.getpid()}.parquet", index=False)
+
+    def close(self) -> None:
+        self.lines.close()
+
+
+def python_value(value: Any) -> Any:
+    """A JSON-friendly scalar: NumPy to Python, NaN to None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def reasons_of(scores: Scores, rows: np.ndarray | range, k: int) -> list[list[dict[str, Any]]]:
+    """The k fields that moved each applicant's score the most, in either direction, with a readable sentence."""
+    if k <= 0:
+        return [[] for _ in rows]
+    contributions = scores.contributions[rows]
+    k = min(k, contributions.shape[1])
+    top = np.argpartition(-np.abs(contributions), k - 1, axis=1)[:, :k]
+    picked = np.take_along_axis(contributions, top, axis=1)
+    order = np.argsort(-np.abs(picked), axis=1)
+    top, picked = np.take_along_axis(top, order, axis=1), np.take_along_axis(picked, order, axis=1)
+    out = []
+    for i, row in enumerate(rows):
+        reasons = []
+        for j, contribution in zip(top[i].tolist(), picked[i].tolist()):
+            field = scores.fields[j]
+            value = python_value(scores.values[field][row])
+            reasons.append({"feature": field, "value": value, "contribution": round(contribution, 5),
+                            "sentence": explain.describe(field, value, contribution)})
+        out.append(reasons)
+    return out
+
+
+class ScoringService:
+    def __init__(self, scoring: ScoringModel, history: pd.DataFrame, log: ProductionLog | None = None,
+                 info: dict[str, Any] | None = None):
+        self.engine = ScoringEngine(scoring, history)
+        self.scoring = scoring
+        self.log = log
+        self.info = {"name": "credit-scoring", "version": scoring.version, "source": scoring.source,
+                     "alias": scoring.alias, "threshold": scoring.threshold, "model_family": scoring.model.model_name,
+                     "metrics": scoring.metrics, "features": self.engine.columns, "fields": self.engine.fields,
+                     **(info or {})}
+        self.known_ids = set(history.index.tolist())
+        self.single = api_schema.applicant_adapter()
+        self.batch_model = api_schema.batch_model()
+        self.categorical = features.CATEGORICAL
+        self.started = time.time()
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], root: Path = Path("."), prefer_registry: bool = True,
+                    log_dir: Path | None = None) -> ScoringService:
+        """The champion (or the pipeline's model), the featurize history lookup, the production log."""
+        from scoring.config import paths_from
+
+        cwd = Path.cwd()
+        os.chdir(root)  # params hold paths relative to the project root
+        try:
+            scoring = load_scoring_model(params, prefer_registry=prefer_registry)
+            history = pd.read_parquet(paths_from(params).features / "history.parquet")
+        finally:
+            os.chdir(cwd)
+        log = ProductionLog(log_dir) if log_dir is not None else None
+        logger.info("serving %s (version %s, threshold %.3f), %d applicants with history", scoring.source,
+                    scoring.version, scoring.threshold, len(history))
+        return cls(scoring, history, log)
+
+    # ---- HTTP ---------------------------------------------------------------------------------------------------
+    def handle(self, method: str, path: str, body: bytes = b"", content_type: str | None = None,
+               query: str = "") -> Reply:
+        """Route one request; every refusal is a 4xx naming the field and the rule, never a 500."""
+        try:
+            route = (method.upper(), path.rstrip("/") or "/")
+            if route == ("POST", "/score"):
+                return json_reply(self.score_one(body, reasons_wanted(query)))
+            if route == ("POST", "/score/batch"):
+                return json_reply(self.score_batch(body, content_type, reasons_wanted(query)))
+            if route == ("GET", "/health"):
+                return json_reply({"status": "ok", "model_version": self.info["version"],
+                                   "uptime_s": round(time.time() - self.started, 1)})
+            if route == ("GET", "/model"):
+                return json_reply(self.info)
+            if route == ("GET", "/openapi.json"):
+                return json_reply(api_schema.openapi())
+            if route in (("GET", "/docs"), ("GET", "/")):
+                return Reply(200, api_schema.docs_page().encode(), "text/html; charset=utf-8")
+            known = {"/score", "/score/batch", "/health", "/model", "/openapi.json", "/docs", "/"}
+            if route[1] in known:
+                return json_reply({"detail": [problem("method", f"{method} is not allowed on {path}")]}, 405)
+            return json_reply({"detail": [problem("path", f"no such endpoint {path}; see /docs")]}, 404)
+        except RequestError as error:
+            return json_reply(error.body(), error.status)
+        except Exception:  # noqa: BLE001 - a bug must not take the service down; it is logged with its traceback
+            logger.exception("internal error on %s %s", method, path)
+            return json_reply({"detail": [problem("server", "internal error (logged); the request was not scored")]},
+                              500)
+
+    # ---- one applicant ------------------------------------------------------------------------------------------
+    def score_one(self, body: bytes, k: int = DEFAULT_REASONS) -> dict[str, Any]:
+        if len(body) > MAX_SINGLE_BODY_BYTES:
+            raise RequestError(413, [problem("body", f"larger than {MAX_SINGLE_BODY_BYTES} bytes; one applicant "
+                                                     "is a few kB (use /score/batch for many)")])
+        try:
+            applicant = self.single.validate_json(body).__dict__
+        except ValidationError as error:
+            raise RequestError(422, api_schema.problems_from(error)) from None
+        identifier = int(applicant["SK_ID_CURR"]) if applicant["SK_ID_CURR"] is not None else None
+        columns = {name: [applicant[name]] for name in features.APPLICATION_INPUTS}
+        ids = np.array([identifier if identifier is not None else -1])
+        scores = self.engine.score(columns, ids, explain_scores=k > 0)
+        result = self.result(scores, 0, identifier, reasons_of(scores, range(1), k)[0])
+        if self.log is not None:
+            self.log.single(applicant, result["probability"], result["decision"], self.info["version"])
+        return result
+
+    def result(self, scores: Scores, row: int, identifier: Any, reasons: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"SK_ID_CURR": identifier, "probability": round(float(scores.probability[row]), 6),
+                "decision": "refused" if scores.refused[row] else "granted",
+                "threshold": self.engine.threshold, "model_version": self.info["version"],
+                "history_found": identifier in self.known_ids, "reasons": reasons}
+
+    # ---- many applicants ----------------------------------------------------------------------------------------
+    def score_batch(self, body: bytes, content_type: str | None, k: int = DEFAULT_REASONS) -> dict[str, Any]:
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestError(413, [problem("body", f"larger than {MAX_BODY_BYTES // 2**20} MiB; split the batch")])
+        kind = (content_type or JSON).split(";")[0].strip().lower()
+        frame = self.batch_frame(body, kind)
+        if len(frame) > api_schema.MAX_BATCH:
+            raise RequestError(413, [problem("applicants", f"{len(frame):,} applicants; at most "
+                                                           f"{api_schema.MAX_BATCH:,} per request")])
+        ids = frame["SK_ID_CURR"].to_numpy(dtype="float64")
+        known = ~np.isnan(ids)
+        columns = {name: frame[name].to_numpy() for name in features.APPLICATION_INPUTS}
+        scores = self.engine.score(columns, np.where(known, ids, -1).astype("int64"), explain_scores=k > 0)
+        identifiers = [int(i) if ok else None for i, ok in zip(ids.tolist(), known.tolist())]
+        reasons = reasons_of(scores, np.arange(len(frame)), k)
+        results = [self.result(scores, row, identifiers[row], reasons[row]) for row in range(len(frame))]
+        if self.log is not None:
+            self.log.batch(frame, scores, self.info["version"])
+        return {"count": len(results), "results": results}
+
+    def batch_frame(self, body: bytes, kind: str) -> pd.DataFrame:
+        """The applicants of a batch as a table, every rule of the contract checked; 422 lists every problem."""
+        if kind in PARQUET_TYPES or kind in ARROW_TYPES:
+            return self.binary_frame(body, kind)
+        if kind != JSON:
+            raise RequestError(422, [problem("content-type", f"{kind!r} is not accepted; send {JSON}, "
+                                                             f"{PARQUET_TYPES[0]} or {ARROW_TYPES[0]}")])
+        try:
+            batch = self.batch_model.model_validate_json(body)
+        except ValidationError as error:
+            problems = api_schema.problems_from(error, batch=True)
+            too_many = any(p["field"] == "applicants" and "at most" in p["rule"] for p in problems)
+            raise RequestError(413 if too_many else 422, problems[:1000]) from None
+        names = list(self.batch_model.model_fields["applicants"].annotation.__args__[0].model_fields)
+        rows = [applicant.__dict__ for applicant in batch.applicants]
+        return pd.DataFrame.from_records(rows, columns=names)
+
+    def binary_frame(self, body: bytes, kind: str) -> pd.DataFrame:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(io.BytesIO(body)) if kind in PARQUET_TYPES else pa.ipc.open_stream(body).read_all()
+        except Exception as error:  # noqa: BLE001 - any decoding failure is the client's malformed body
+            raise RequestError(422, [problem("body", f"not a readable {kind} file: {error}")]) from None
+        frame = table.to_pandas()
+        expected = api_schema.applicant_model().model_fields
+        extra = [name for name in frame.columns if name not in expected]
+        if extra:
+            raise RequestError(422, [problem(name, "unknown column (not in the data contract's application "
+                                                   "columns)") for name in extra])
+        if len(frame) > api_schema.MAX_BATCH:
+            raise RequestError(413, [problem("applicants", f"{len(frame):,} rows; at most "
+                                                           f"{api_schema.MAX_BATCH:,} per request")])
+        if len(frame) == 0:
+            raise RequestError(422, [problem("applicants", "the batch is empty")])
+        required = [name for name, field in expected.items() if field.is_required()]
+        missing = [name for name in required if name not in frame.columns]
+        if missing:
+            raise RequestError(422, [problem(name, "required column is missing") for name in missing])
+        for name in expected:
+            if name not in frame.columns:
+                frame[name] = None
+        checks = frame.drop(columns="SK_ID_CURR").assign(SK_ID_CURR=frame["SK_ID_CURR"])
+        problems = row_checks.row_problems(checks, api_schema.APPLICANT_TABLE)
+        problems = problems[~((problems["column"] == "SK_ID_CURR") & (problems["rule"] == "must not be missing"))]
+        if len(problems):
+            raise RequestError(422, [problem(r.column, r.rule, r.value, int(r.row))
+                                     for r in problems.head(1000).itertuples()])
+        return frame
+
+
+def reasons_wanted(query: str) -> int:
+    """`?reasons=k` (0 to 20); anything else is a 422 naming the parameter."""
+    if not query:
+        return DEFAULT_REASONS
+    values = parse_qs(query).get("reasons")
+    if not values:
+        return DEFAULT_REASONS
+    try:
+        k = int(values[0])
+    except ValueError:
+        k = -1
+    if not 0 <= k <= 20:
+        raise RequestError(422, [problem("reasons", "query parameter must be an integer from 0 to 20", values[0])])
+    return k
+

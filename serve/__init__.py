@@ -1,0 +1,1 @@
+"""The scoring service on Ray Serve (`app`), its local runner (`run`) and the plain-uvicorn baseline (`baseline`)."""

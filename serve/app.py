@@ -1,0 +1,50 @@
+"""The Ray Serve application: one plain `__call__` deployment around `scoring.service.ScoringService`.
+
+The whole graph (validate -> features -> score -> explain -> decide -> log) runs in one replica: it costs about a
+millisecond, less than one hop between deployments, so splitting it would only add latency (see bench/serve.py).
+No FastAPI ingress: it measured 5-10x slower here than a plain deployment (../shared/STACK.md); the OpenAPI document
+and the docs page are served by the service itself. `build_app` is the Serve config's import path (serve/config.yaml).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from starlette.requests import Request
+from starlette.responses import Response
+
+from scoring import service as scoring_service
+
+logger = logging.getLogger(__name__)
+
+
+@serve.deployment(name="CreditScoring", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=64)
+class CreditScoring:
+    def __init__(self, project_root: str = ".", params: str = "params.yaml", registry: bool = True,
+                 production_log: str | None = "data/production"):
+        from scoring.config import configure_logging, load_params
+
+        configure_logging()
+        root = Path(project_root).resolve()
+        settings = load_params(root / params)
+        log_dir = (root / production_log) if production_log else None
+        self.service = scoring_service.ScoringService.from_params(settings, root, prefer_registry=registry,
+                                                                  log_dir=log_dir)
+
+    async def __call__(self, request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > scoring_service.MAX_BODY_BYTES:
+            reply = scoring_service.json_reply({"detail": [scoring_service.problem(
+                "body", f"larger than {scoring_service.MAX_BODY_BYTES // 2**20} MiB; split the batch")]}, 413)
+        else:
+            body = await request.body()
+            reply = self.service.handle(request.method, request.url.path, body, request.headers.get("content-type"),
+                                        request.url.query)
+        return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+
+
+def build_app(args: dict[str, Any]) -> serve.Application:
+    """The application for `serve run/deploy serve/config.yaml` and for serve/run.py."""
+    return CreditScoring.bind(**args)

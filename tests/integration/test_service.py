@@ -1,0 +1,229 @@
+"""The scoring service's graph in process: answers equal the pipeline's model, every bad input is a 4xx naming the
+field and the rule, and what was scored lands in the production log. (test_ray_serve.py runs it behind Ray Serve.)"""
+import io
+import json
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pytest
+import yaml
+
+from scoring import api_schema, contract, explain, features
+from scoring.model_store import from_pipeline
+from scoring.service import MAX_SINGLE_BODY_BYTES, ScoringService
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def project(small_pipeline):
+    params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
+    return small_pipeline, params
+
+
+@pytest.fixture(scope="module")
+def service(project, tmp_path_factory):
+    root, params = project
+    return ScoringService.from_params(params, root, prefer_registry=False,
+                                      log_dir=tmp_path_factory.mktemp("production"))
+
+
+@pytest.fixture(scope="module")
+def applicants(project):
+    root, _ = project
+    return pd.read_parquet(root / "data/prepared/application_test.parquet").head(200)
+
+
+@pytest.fixture(scope="module")
+def expected(project, applicants):
+    """What the pipeline's own model says of these applicants (DataFrame path, sklearn pipeline)."""
+    root, _ = project
+    scoring = from_pipeline(root / "data/models", root / "reports")
+    history = pd.read_parquet(root / "data/features/history.parquet")
+    X = features.build_features(applicants, history)
+    proba = scoring.model.predict_proba(features.align(X, list(scoring.model.feature_names_in_)))[:, 1]
+    return scoring, X, proba
+
+
+def post(service, body, path="/score", content_type=None, query=""):
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    reply = service.handle("POST", path, raw, content_type, query)
+    return reply.status, orjson.loads(reply.body)
+
+
+def one(applicants, i=0):
+    return api_schema.records(applicants.iloc[[i]])[0]
+
+
+def test_single_answers_equal_the_pipeline_model_and_its_shap(service, applicants, expected):
+    scoring, X, proba = expected
+    for i in (0, 7, 199):
+        status, answer = post(service, one(applicants, i))
+        assert status == 200, answer
+        assert answer["SK_ID_CURR"] == int(applicants.SK_ID_CURR.iloc[i])
+        assert answer["probability"] == pytest.approx(proba[i], abs=1e-6)
+        assert answer["decision"] == ("refused" if proba[i] >= scoring.threshold else "granted")
+        assert answer["threshold"] == scoring.threshold
+        contribs, _ = explain.contributions(scoring.model, X.iloc[[i]])
+        top = contribs.iloc[0].abs().sort_values(ascending=False).index[:5]
+        assert [r["feature"] for r in answer["reasons"]] == list(top)
+        for reason in answer["reasons"]:
+            assert reason["contribution"] == pytest.approx(contribs.iloc[0][reason["feature"]], abs=1e-4)
+            assert reason["feature"] in reason["sentence"]
+            assert ("raises" if reason["contribution"] > 0 else "lowers") in reason["sentence"]
+
+
+def test_batch_json_and_arrow_equal_single_answers(service, applicants, expected):
+    _, _, proba = expected
+    status, answer = post(service, {"applicants": api_schema.records(applicants)}, "/score/batch", query="reasons=3")
+    assert status == 200 and answer["count"] == len(applicants)
+    np.testing.assert_allclose([r["probability"] for r in answer["results"]], proba, atol=1e-6)
+    assert all(len(r["reasons"]) == 3 for r in answer["results"])
+    sink = io.BytesIO()
+    table = pa.Table.from_pandas(applicants.drop(columns="TARGET", errors="ignore"), preserve_index=False)
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    status, arrow = post(service, sink.getvalue(), "/score/batch", "application/vnd.apache.arrow.stream",
+                         "reasons=3")
+    assert status == 200, arrow
+    assert arrow["results"] == answer["results"]
+    status, bare = post(service, sink.getvalue(), "/score/batch", "application/vnd.apache.arrow.stream", "reasons=0")
+    assert bare["results"][5]["reasons"] == [] and bare["results"][5]["probability"] == answer["results"][5][
+        "probability"]
+
+
+def test_an_unknown_applicant_is_scored_without_history(service, applicants):
+    body = one(applicants)
+    body["SK_ID_CURR"] = None
+    status, answer = post(service, body)
+    assert status == 200 and answer["history_found"] is False and answer["SK_ID_CURR"] is None
+    assert 0 < answer["probability"] < 1
+
+
+def test_the_pensioner_sentinel_is_accepted_and_other_positive_days_are_not(service, applicants):
+    body = one(applicants)
+    body["DAYS_EMPLOYED"] = contract.DAYS_SENTINEL
+    assert post(service, body)[0] == 200
+    body["DAYS_EMPLOYED"] = 5
+    status, answer = post(service, body)
+    assert status == 422 and answer["detail"][0]["field"] == "DAYS_EMPLOYED"
+    assert "365243" in answer["detail"][0]["rule"]
+
+
+def mutate(body, **changes):
+    out = dict(body)
+    for key, value in changes.items():
+        if value is KeyError:
+            out.pop(key)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.mark.parametrize(("change", "field", "rule"), [
+    ({"AMT_CREDIT": KeyError}, "AMT_CREDIT", "required field is missing"),
+    ({"FAVOURITE_COLOUR": "blue"}, "FAVOURITE_COLOUR", "unknown field"),
+    ({"AMT_INCOME_TOTAL": "a lot"}, "AMT_INCOME_TOTAL", "valid number"),
+    ({"AMT_INCOME_TOTAL": -5}, "AMT_INCOME_TOTAL", "greater than or equal to 0"),
+    ({"CNT_CHILDREN": 1.5}, "CNT_CHILDREN", "whole number"),
+    ({"CODE_GENDER": "Q"}, "CODE_GENDER", "'F', 'M' or 'XNA'"),
+    ({"EXT_SOURCE_2": 1.7}, "EXT_SOURCE_2", "less than or equal to 1"),
+    ({"NAME_CONTRACT_TYPE": None}, "NAME_CONTRACT_TYPE", "'Cash loans' or 'Revolving loans'"),
+])
+def test_each_bad_field_is_named_with_its_rule(service, applicants, change, field, rule):
+    status, answer = post(service, mutate(one(applicants), **change))
+    assert status == 422
+    named = {p["field"]: p["rule"] for p in answer["detail"]}
+    assert rule in named[field], answer
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+def test_nan_and_infinity_are_refused(service, applicants, literal):
+    raw = orjson.dumps(mutate(one(applicants), AMT_ANNUITY=12345.0)).replace(b"12345.0", literal)
+    status, answer = post(service, raw)
+    assert status == 422, answer
+    assert answer["detail"][0]["field"] in ("AMT_ANNUITY", "body")
+
+
+@pytest.mark.parametrize(("body", "field"), [(b"{not json", "body"), (b"[1, 2]", "body"), (b"", "body")])
+def test_malformed_bodies_are_422(service, body, field):
+    status, answer = post(service, body)
+    assert status == 422 and answer["detail"][0]["field"] == field
+
+
+def test_oversized_bodies_and_batches_are_413(service, applicants, monkeypatch):
+    status, answer = post(service, b" " * (MAX_SINGLE_BODY_BYTES + 1))
+    assert status == 413 and "batch" in answer["detail"][0]["rule"]
+    monkeypatch.setattr(api_schema, "MAX_BATCH", 10)
+    api_schema.batch_model.cache_clear()
+    try:
+        small_cap = ScoringService(service.scoring, pd.DataFrame(index=pd.Index([], name="SK_ID_CURR")))
+        status, answer = post(small_cap, {"applicants": api_schema.records(applicants.head(11))}, "/score/batch")
+        assert status == 413, answer
+    finally:
+        monkeypatch.undo()
+        api_schema.batch_model.cache_clear()
+
+
+def test_a_batch_names_the_applicant_field_and_rule_and_scores_nothing(service, applicants):
+    rows = api_schema.records(applicants.head(5))
+    rows[3]["AMT_CREDIT"] = -1
+    status, answer = post(service, {"applicants": rows}, "/score/batch")
+    assert status == 422
+    assert answer["detail"] == [{"field": "AMT_CREDIT", "rule": "Input should be greater than or equal to 0",
+                                 "applicant": 3, "value": -1}]
+    assert post(service, {"applicants": []}, "/score/batch")[0] == 422
+    frame = applicants.head(5).drop(columns="TARGET", errors="ignore").copy()
+    frame["CODE_GENDER"] = frame["CODE_GENDER"].astype(object)
+    frame.loc[frame.index[2], "CODE_GENDER"] = "Q"
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    status, answer = post(service, buffer.getvalue(), "/score/batch", "application/vnd.apache.parquet")
+    assert status == 422 and answer["detail"][0]["field"] == "CODE_GENDER" and answer["detail"][0]["applicant"] == 2
+    status, answer = post(service, b"garbage", "/score/batch", "application/vnd.apache.parquet")
+    assert status == 422 and "not a readable" in answer["detail"][0]["rule"]
+    status, answer = post(service, b"a,b", "/score/batch", "text/csv")
+    assert status == 422 and answer["detail"][0]["field"] == "content-type"
+
+
+def test_routes_methods_and_query(service, applicants):
+    assert service.handle("GET", "/nowhere").status == 404
+    assert service.handle("GET", "/score").status == 405
+    status, answer = post(service, one(applicants), query="reasons=many")
+    assert status == 422 and answer["detail"][0]["field"] == "reasons"
+    status, answer = post(service, one(applicants), query="reasons=0")
+    assert status == 200 and answer["reasons"] == []
+    model = orjson.loads(service.handle("GET", "/model").body)
+    assert model["threshold"] == service.engine.threshold and "auc" in model["metrics"]
+    assert set(model["features"]) == set(service.engine.columns)
+
+
+def test_the_openapi_document_is_the_contract(service):
+    spec = orjson.loads(service.handle("GET", "/openapi.json").body)
+    applicant = spec["components"]["schemas"]["Applicant"]
+    table = contract.table("application_test")
+    assert set(applicant["properties"]) == set(table.names)
+    required = {c.name for c in table.columns if not c.nullable} - {"SK_ID_CURR"}
+    assert set(applicant["required"]) == required
+    assert applicant["properties"]["AMT_INCOME_TOTAL"]["minimum"] == 0
+    assert {"type": "number", "minimum": 0, "maximum": 1} in [
+        {k: v for k, v in option.items() if k in ("type", "minimum", "maximum")}
+        for option in applicant["properties"]["EXT_SOURCE_1"]["anyOf"]]
+    assert {"/score", "/score/batch", "/health", "/model"} <= set(spec["paths"])
+    page = service.handle("GET", "/docs")
+    assert page.status == 200 and b"EXT_SOURCE_1" in page.body and b"curl" in page.body
+
+
+def test_what_was_scored_is_in_the_production_log(service, applicants):
+    before = sum(1 for _ in (service.log.directory).glob("*.jsonl") for _ in open(_))
+    body = one(applicants, 11)
+    post(service, body)
+    lines = [json.loads(line) for path in service.log.directory.glob("*.jsonl") for line in open(path)]
+    assert len(lines) == before + 1
+    last = lines[-1]
+    assert last["applicant"]["SK_ID_CURR"] == body["SK_ID_CURR"] and last["decision"] in ("granted", "refused")
+    post(service, {"applicants": api_schema.records(applicants.head(4))}, "/score/batch")
+    logged = pd.concat(pd.read_parquet(p) for p in service.log.directory.glob("batch-*.parquet"))
+    assert {"probability", "decision", "AMT_INCOME_TOTAL"} <= set(logged.columns) and len(logged) >= 4
