@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("generate", "prepare", "featurize", "train", "threshold", "evaluate")
+STAGES = ("generate", "prepare", "featurize", "train", "threshold", "evaluate", "drift")
 
 
 def copy_project(target: Path) -> None:

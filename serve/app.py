@@ -23,12 +23,14 @@ logger = logging.getLogger(__name__)
 @serve.deployment(name="CreditScoring", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=64)
 class CreditScoring:
     def __init__(self, project_root: str = ".", params: str = "params.yaml", registry: bool = True,
-                 production_log: str | None = "data/production"):
+                 production_log: str | bool | None = None):
         from scoring.config import configure_logging, load_params
 
         configure_logging()
         root = Path(project_root).resolve()
         settings = load_params(root / params)
+        if production_log is None:  # where the drift stage reads it (params.yaml paths.production)
+            production_log = settings["paths"]["production"]
         log_dir = (root / production_log) if production_log else None
         self.service = scoring_service.ScoringService.from_params(settings, root, prefer_registry=registry,
                                                                   log_dir=log_dir)

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     if ns.project_root is not None:
         overrides["project_root"] = str(ns.project_root)
     if ns.production_log is not None:
-        overrides["production_log"] = ns.production_log or None
+        overrides["production_log"] = ns.production_log or False
     deployment = {"num_replicas": ns.replicas} if ns.replicas else {}
     url = start(load_config(ns.config), ns.port, not ns.default_proxy, overrides=overrides,
                 deployment_overrides=deployment)

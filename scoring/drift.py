@@ -1,0 +1,448 @@
+"""Drift monitor: are the applicants scored today still the population the model learned from?
+
+Reference: the labelled training applicants. Current: the application_test-like table and, when the scoring service
+has logged any, the applicants it scored (`paths.production`). Each current population is its own section, compared
+with the same reference in three ways:
+
+* the application fields a risk officer reads (income, age, EXT_SOURCE, income type, organisation, ...): Evidently's
+  DataDriftPreset, one test per field. By default Evidently chooses: with more than 1,000 reference rows, the normed
+  Wasserstein distance for numbers and the Jensen-Shannon distance for categories, drift at >= 0.1. Distances, not
+  p-values: on large samples a p-value calls every tiny difference "significant".
+* the model's most important features (mean |SHAP| from evaluate): PSI on the reference's deciles;
+* the model's scores: PSI, Kolmogorov-Smirnov and Wasserstein distance between the probabilities.
+
+Kaggle's sentinels (DAYS_EMPLOYED = 365243, REGION_RATING = -1) are codes, not amounts: they count as missing, and
+each field's missing share is reported beside its test (Evidently's tests look at the values present only).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scoring import contract, features
+from scoring.config import paths_from
+from scoring.production_log import LoggedApplicants, production_details, read_production_log
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_COLUMNS = (
+    "AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE", "DAYS_BIRTH", "DAYS_EMPLOYED",
+    "DAYS_ID_PUBLISH", "DAYS_LAST_PHONE_CHANGE", "EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3", "CNT_CHILDREN",
+    "REGION_POPULATION_RELATIVE", "REGION_RATING_CLIENT", "NAME_CONTRACT_TYPE", "CODE_GENDER", "FLAG_OWN_CAR",
+    "FLAG_OWN_REALTY", "NAME_INCOME_TYPE", "NAME_EDUCATION_TYPE", "NAME_FAMILY_STATUS", "NAME_HOUSING_TYPE",
+    "OCCUPATION_TYPE", "ORGANIZATION_TYPE",
+)
+"""The fields tested by default: amounts, age and employment, the external scores, family, region and the
+categories a portfolio shifts along; they include every field the generator's drift moves."""
+
+SECTIONS = {"test": "application_test", "production": "production log"}
+HTML = {"test": "drift_report.html", "production": "drift_report_production.html"}
+APPLICATION = contract.table("application_test")
+MISSING = "<missing>"
+STEADY_ROWS = 2_000
+"""Below this many current rows, the distances' sampling noise nears their 0.1 threshold (on ORGANIZATION_TYPE's 58
+categories the Jensen-Shannon distance of two samples of one population is about 0.15 at 300 rows, 0.05 at 3,000)."""
+
+
+@dataclass(frozen=True)
+class DriftParams:
+    columns: tuple[str, ...] = DEFAULT_COLUMNS
+    stattest: str | None = None
+    """None: Evidently's choice by column type and size; or one of its names for every field ('psi',
+    'jensenshannon', 'hellinger', ...); `num_stattest` / `cat_stattest` set one type's (e.g. 'ks' for numbers)."""
+    num_stattest: str | None = None
+    cat_stattest: str | None = None
+    stattest_threshold: float | None = None
+    """None: the test's own default (0.1 for the distances, 0.05 for p-values)."""
+    drift_share: float = 0.5
+    psi_top_features: int = 15
+    psi_threshold: float = 0.2
+    psi_bins: int = 10
+    sample_size: int | None = 50_000
+    """Rows kept on each side (seeded sample); keep it above 1,000 for Evidently to choose distances."""
+    min_rows: int = 100
+    """A current population with fewer rows is not tested (its drift scores would be noise)."""
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class DriftPaths:
+    prepared: Path
+    features: Path
+    models: Path
+    reports: Path
+    production: Path
+
+
+@dataclass(frozen=True)
+class Population:
+    """One side of a comparison: application fields, model features, the model's probabilities."""
+
+    fields: pd.DataFrame
+    features: pd.DataFrame
+    probability: np.ndarray
+
+
+def drift_params(section: Mapping[str, Any] | None) -> DriftParams:
+    """params.yaml `drift:` (absent: the defaults), checked against the data contract."""
+    values = dict(section or {})
+    known = {f.name for f in fields(DriftParams)}
+    if unknown := sorted(set(values) - known):
+        raise ValueError(f"params.yaml drift: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    if "columns" in values:
+        values["columns"] = tuple(values["columns"])
+    p = DriftParams(**values)
+    if bad := [c for c in p.columns if c not in APPLICATION.names or c == features.KEY]:
+        raise ValueError(f"params.yaml drift.columns: {bad} not application fields of the data contract "
+                         "(scoring/contract.py, table application_test)")
+    return p
+
+
+def drift_paths(params: Mapping[str, Any]) -> DriftPaths:
+    """The stage's folders: params.yaml `paths`, with `paths.production` (default data/production)."""
+    paths = paths_from(dict(params))
+    production = Path(params["paths"].get("production", "data/production"))
+    return DriftPaths(paths.prepared, paths.features, paths.models, paths.reports, production)
+
+
+def is_categorical(name: str) -> bool:
+    return APPLICATION.column(name).kind in ("category", "flag")
+
+
+def typed_applicants(frame: pd.DataFrame, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Contract application columns (all, or `names`; absent ones missing): categories as plain strings or None,
+    the others float64 (a value that is not a number becomes missing)."""
+    out = {}
+    for col in (APPLICATION.column(n) for n in names) if names is not None else APPLICATION.columns:
+        values = frame[col.name] if col.name in frame else pd.Series(np.nan, index=frame.index)
+        if col.kind == "category":
+            out[col.name] = values.astype(object).where(values.notna(), None)
+        else:
+            out[col.name] = pd.to_numeric(values, errors="coerce").astype("float64")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def application_fields(apps: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The fields as the drift tests read them: categories as strings, numbers as float64, sentinels missing."""
+    typed = typed_applicants(apps, columns)
+    out = {}
+    for name in columns:
+        col, values = APPLICATION.column(name), typed[name]
+        out[name] = values.mask(values == col.sentinel) if col.sentinel is not None else values
+    return pd.DataFrame(out, index=apps.index)
+
+
+def subsample(frame: pd.DataFrame, size: int | None, seed: int) -> pd.DataFrame:
+    return frame if size is None or len(frame) <= size else frame.sample(size, random_state=seed)
+
+
+def _number(value: Any, digits: int = 5) -> float | None:
+    """A JSON-safe rounded float; None for NaN or infinity (DVC and MLflow cannot read those)."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def parse_snapshot(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One record per tested field from Evidently's snapshot dict: its test, score, threshold and verdict.
+
+    The verdict is Evidently's own (its per-column test failed), so it is right for distances (drift when the score
+    is at or above the threshold) and for p-values (drift below it) alike.
+    """
+    tests = {t["metric_config"]["metric_id"]: t["status"] for t in result.get("tests", []) if t.get("id") == "drift"}
+    records = []
+    for metric in result["metrics"]:
+        config = metric["config"]
+        if not config["type"].endswith(":ValueDrift"):
+            continue
+        if metric["id"] not in tests:
+            raise RuntimeError(f"Evidently gave no drift test for column {config['column']!r}: "
+                               "the report must be run with include_tests=True")
+        records.append({"column": config["column"], "stattest": config["method"], "score": _number(metric["value"]),
+                        "threshold": config["threshold"], "drifted": tests[metric["id"]] == "FAIL"})
+    return records
+
+
+def column_drift(reference: pd.DataFrame, current: pd.DataFrame, p: DriftParams) -> tuple[Any, list[dict[str, Any]]]:
+    """Evidently's DataDriftPreset on the fields; returns the snapshot (for the HTML) and one record per field.
+
+    A field with no value at all on one side cannot be tested: it counts as drifted when the other side has values
+    (a field the service stopped receiving is a change), as not drifted when both sides are empty.
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.legacy.calculations.stattests.registry import (
+        StatTestInvalidFeatureTypeError,
+        StatTestNotFoundError,
+    )
+    from evidently.presets import DataDriftPreset
+
+    empty = {c: (reference[c].isna().all(), current[c].isna().all()) for c in reference.columns}
+    tested = [c for c, (ref_empty, cur_empty) in empty.items() if not (ref_empty or cur_empty)]
+    categorical = [c for c in tested if is_categorical(c)]
+    definition = DataDefinition(numerical_columns=[c for c in tested if c not in categorical],
+                                categorical_columns=categorical)
+    preset = DataDriftPreset(columns=tested, method=p.stattest, num_method=p.num_stattest, cat_method=p.cat_stattest,
+                             threshold=p.stattest_threshold, drift_share=p.drift_share)
+    try:
+        snapshot = Report([preset], include_tests=True).run(
+            current_data=Dataset.from_pandas(current[tested], data_definition=definition),
+            reference_data=Dataset.from_pandas(reference[tested], data_definition=definition))
+    except (StatTestNotFoundError, StatTestInvalidFeatureTypeError) as error:
+        raise ValueError(f"params.yaml drift.stattest / num_stattest / cat_stattest: {error} (a test for one type "
+                         "only goes in num_stattest or cat_stattest)") from None
+    records = {r["column"]: r for r in parse_snapshot(snapshot.dict())}
+    for name, (ref_empty, cur_empty) in empty.items():
+        if name not in records:
+            logger.warning("drift: %s has no value in the %s data: not tested", name,
+                           "reference" if ref_empty else "current")
+            records[name] = {"column": name, "stattest": "no values on one side", "score": None, "threshold": None,
+                             "drifted": bool(ref_empty != cur_empty)}
+    for name, record in records.items():
+        record["missing_reference"] = _number(reference[name].isna().mean(), 4)
+        record["missing_current"] = _number(current[name].isna().mean(), 4)
+    return snapshot, [records[c] for c in reference.columns]
+
+
+def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    """Inner edges of the `bins` quantile bins of `values` (missing ignored; ties merge bins)."""
+    present = values[~np.isnan(values)]
+    return np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if len(present) else np.array([])
+
+
+def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of `values` in each bin cut at `edges` (a value on an edge goes up), then the share missing."""
+    missing = np.isnan(values)
+    counts = np.bincount(np.searchsorted(edges, values[~missing], side="right"), minlength=len(edges) + 1)
+    return np.append(counts, missing.sum()) / max(len(values), 1)
+
+
+def binned_shares(reference: pd.Series, current: pd.Series, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of each side in the reference's quantile bins (numbers) or categories, plus one bin for missing."""
+    if pd.api.types.is_numeric_dtype(reference) and pd.api.types.is_numeric_dtype(current):
+        ref, cur = reference.to_numpy(dtype="float64"), current.to_numpy(dtype="float64")
+        edges = quantile_edges(ref, bins)
+        return bin_shares(ref, edges), bin_shares(cur, edges)
+    ref = reference.astype(object).where(reference.notna(), MISSING)
+    cur = current.astype(object).where(current.notna(), MISSING)
+    categories = sorted(set(ref.unique()) | set(cur.unique()), key=str)
+    return (ref.value_counts(normalize=True).reindex(categories, fill_value=0).to_numpy(dtype="float64"),
+            cur.value_counts(normalize=True).reindex(categories, fill_value=0).to_numpy(dtype="float64"))
+
+
+def psi(reference: pd.Series, current: pd.Series, bins: int = 10, floor: float = 1e-4) -> float:
+    """Population stability index: sum over bins of (current - reference) x ln(current / reference).
+
+    Bins are the reference's deciles (categories for a category), plus one for missing values; shares are floored
+    at 1e-4 so that an empty bin counts without being infinite. Usual reading: < 0.1 stable, 0.1-0.2 moderate,
+    > 0.2 significant shift.
+    """
+    ref, cur = binned_shares(pd.Series(reference), pd.Series(current), bins)
+    ref, cur = np.maximum(ref, floor), np.maximum(cur, floor)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def top_features(importance: pd.DataFrame, available: Sequence[str], n: int) -> list[str]:
+    """The n model features with the largest mean |SHAP| (evaluate's shap_importance.csv: feature, mean_abs_shap)."""
+    ranked = importance.sort_values("mean_abs_shap", ascending=False)["feature"]
+    return [f for f in ranked if f in set(available)][:n]
+
+
+def feature_psi(reference: pd.DataFrame, current: pd.DataFrame, names: Sequence[str], p: DriftParams
+                ) -> list[dict[str, Any]]:
+    rows = []
+    for name in names:
+        value = psi(reference[name], current[name], p.psi_bins)
+        rows.append({"feature": name, "psi": _number(value), "drifted": bool(value >= p.psi_threshold)})
+    return rows
+
+
+def prediction_drift(reference: np.ndarray, current: np.ndarray, p: DriftParams) -> dict[str, Any]:
+    """How the model's probabilities moved: PSI on the reference's deciles, Kolmogorov-Smirnov, Wasserstein, means."""
+    from scipy.stats import ks_2samp, wasserstein_distance
+
+    value = psi(pd.Series(reference), pd.Series(current), p.psi_bins)
+    ks = ks_2samp(reference, current)
+    return {"prediction_psi": _number(value), "prediction_ks": _number(ks.statistic),
+            "prediction_ks_pvalue": _number(ks.pvalue, 8),
+            "prediction_wasserstein": _number(wasserstein_distance(reference, current)),
+            "mean_probability_reference": _number(np.mean(reference)),
+            "mean_probability_current": _number(np.mean(current)),
+            "prediction_drift": int(value >= p.psi_threshold)}
+
+
+def compare(reference: Population, current: Population, top: Sequence[str], p: DriftParams
+            ) -> tuple[Any, dict[str, Any]]:
+    """One section of the report: field tests (Evidently), PSI of the top model features, prediction drift."""
+    if len(current.fields) < STEADY_ROWS:
+        logger.warning("drift: only %d current rows: a field's distance near its threshold may be sampling noise "
+                       "(many-category fields most); the PSI of the model features is steadier", len(current.fields))
+    snapshot, columns = column_drift(reference.fields, current.fields, p)
+    psi_rows = feature_psi(reference.features, current.features, top, p)
+    n_drifted = sum(c["drifted"] for c in columns)
+    share = n_drifted / len(columns) if columns else 0.0
+    psi_values = [r["psi"] for r in psi_rows if r["psi"] is not None]
+    section = {
+        "rows": len(current.fields), "reference_rows": len(reference.fields),
+        "n_columns": len(columns), "n_drifted": n_drifted, "share_drifted": round(share, 4),
+        "dataset_drift": int(share >= p.drift_share),
+        "n_psi_drifted": sum(r["drifted"] for r in psi_rows), "psi_max": max(psi_values, default=0.0),
+        **prediction_drift(reference.probability, current.probability, p),
+        "drifted_columns": [c["column"] for c in columns if c["drifted"]],
+        "drifted_features": [r["feature"] for r in psi_rows if r["drifted"]],
+        "columns": columns, "features_psi": psi_rows,
+    }
+    return snapshot, section
+
+
+def model_columns(model: Any, reference: pd.DataFrame) -> list[str]:
+    names = getattr(model, "feature_names_in_", None)
+    return list(names) if names is not None else list(reference.columns)
+
+
+def score(model: Any, X: pd.DataFrame) -> np.ndarray:
+    return np.asarray(model.predict_proba(X)[:, 1], dtype="float64")
+
+
+def labelled_features(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(features of every labelled applicant, the holdout's features): featurize's train and holdout, less TARGET."""
+    fit = pd.read_parquet(directory / "train.parquet").drop(columns="TARGET")
+    holdout = pd.read_parquet(directory / "holdout.parquet").drop(columns="TARGET")
+    return pd.concat([fit, holdout]), holdout
+
+
+def load_reference(paths: DriftPaths, model: Any, p: DriftParams) -> Population:
+    """Training applicants. Their scores come from the holdout only: on the rows it was fitted on, a model can be
+    sharper than on any new applicant, which would read as prediction drift."""
+    apps = pd.read_parquet(paths.prepared / "application_train.parquet")
+    labelled, holdout = labelled_features(paths.features)
+    columns = model_columns(model, labelled)
+    holdout = subsample(holdout, p.sample_size, p.seed)
+    return Population(application_fields(subsample(apps, p.sample_size, p.seed), p.columns),
+                      subsample(labelled, p.sample_size, p.seed), score(model, features.align(holdout, columns)))
+
+
+def load_test(paths: DriftPaths, model: Any, columns: list[str], p: DriftParams) -> Population | None:
+    table, matrix = paths.prepared / "application_test.parquet", paths.features / "test.parquet"
+    if not (table.exists() and matrix.exists()):
+        logger.warning("no application_test table (%s, %s): its section is left out", table, matrix)
+        return None
+    apps = subsample(pd.read_parquet(table), p.sample_size, p.seed)
+    X = subsample(pd.read_parquet(matrix), p.sample_size, p.seed)
+    return Population(application_fields(apps, p.columns), X, score(model, features.align(X, columns)))
+
+
+def load_production(log: LoggedApplicants, history: pd.DataFrame, model: Any, columns: list[str], p: DriftParams
+                    ) -> Population | None:
+    """Logged applicants, featurised as the service does (history by SK_ID_CURR, none when it is null), and
+    re-scored by the same model as the reference, so that a move of the scores is the data's, not a model change."""
+    if log.applicants.empty:
+        return None
+    apps = typed_applicants(subsample(log.applicants, p.sample_size, p.seed))
+    X = features.align(features.build_features(apps, history), columns)
+    return Population(application_fields(apps, p.columns), X, score(model, X))
+
+
+def load_model(path: Path) -> Any:
+    import joblib
+
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the drift stage scores both populations with the pipeline's "
+                                "model; run `dvc repro train` first")
+    return joblib.load(path)
+
+
+def read_importance(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the model features are ranked by evaluate's SHAP importance "
+                                "(columns feature, mean_abs_shap); run `dvc repro evaluate` first")
+    return pd.read_csv(path)
+
+
+def build_report(paths: DriftPaths, p: DriftParams, out_dir: Path) -> dict[str, Any]:
+    """Compare each current population with the reference; write the Evidently HTML and the figures into `out_dir`.
+
+    Returns drift.json's content: the application_test section at the top level, the production log's section
+    under `production` (`{"rows": 0}` while the service has logged nothing).
+    """
+    model = load_model(paths.models / "model.joblib")
+    reference = load_reference(paths, model, p)
+    columns = model_columns(model, reference.features)
+    top = top_features(read_importance(paths.reports / "evaluate" / "shap_importance.csv"), columns,
+                       p.psi_top_features)
+    log = read_production_log(paths.production)
+    history = pd.read_parquet(paths.features / "history.parquet") if len(log.applicants) else pd.DataFrame()
+    currents = {name: population for name, population in (
+        ("test", load_test(paths, model, columns, p)),
+        ("production", load_production(log, history, model, columns, p))) if population is not None}
+    if not currents:
+        raise FileNotFoundError(f"nothing to compare with the training applicants: no application_test in "
+                                f"{paths.prepared} and no scored applicant in {paths.production}")
+    sections: dict[str, dict[str, Any]] = {}
+    for name, current in list(currents.items()):
+        if len(current.fields) < p.min_rows:
+            logger.warning("drift: %s has %d rows, fewer than drift.min_rows = %d: not tested", SECTIONS[name],
+                           len(current.fields), p.min_rows)
+            sections[name] = {"rows": len(current.fields)}
+            del currents[name]
+            continue
+        snapshot, sections[name] = compare(reference, current, top, p)
+        snapshot.save_html(str(out_dir / HTML[name]))
+    if "production" in sections:
+        sections["production"].update(production_details(log))
+    write_figures(reference, currents, {name: sections[name] for name in currents}, p, out_dir)
+    return {**sections.get("test", {"rows": 0}), "production": sections.get("production", {"rows": 0})}
+
+
+def write_figures(reference: Population, currents: Mapping[str, Population], sections: Mapping[str, dict[str, Any]],
+                  p: DriftParams, out_dir: Path) -> None:
+    from scoring import drift_plots
+
+    if not currents:
+        return
+    labels = {SECTIONS[name]: section for name, section in sections.items()}
+    drift_plots.column_drift_figure({k: s["columns"] for k, s in labels.items()}, out_dir / "column_drift.png")
+    drift_plots.psi_figure({k: s["features_psi"] for k, s in labels.items()}, p.psi_threshold,
+                           out_dir / "feature_psi.png")
+    drift_plots.score_figure(reference.probability, {SECTIONS[k]: c.probability for k, c in currents.items()},
+                             p.psi_bins, out_dir / "score_distribution.png")
+
+
+def summary_line(report: Mapping[str, Any]) -> str:
+    parts = []
+    for label, section in (("application_test", report), ("production log", report["production"])):
+        if "n_columns" in section:
+            parts.append(f"{label} ({section['rows']:,} rows): {section['n_drifted']}/{section['n_columns']} fields "
+                         f"drifted{' (dataset drift)' if section['dataset_drift'] else ''} "
+                         f"{section['drifted_columns']}, {section['n_psi_drifted']} model feature(s) with PSI over "
+                         f"the threshold, prediction PSI {section['prediction_psi']:.3f}, mean probability "
+                         f"{section['mean_probability_reference']:.3f} -> {section['mean_probability_current']:.3f}")
+    return "; ".join(parts)
+
+
+def log_to_mlflow(tracking_params: Any, p: DriftParams, report: Mapping[str, Any], artifacts: Sequence[Path]
+                  ) -> str | None:
+    """One MLflow run tagged stage=drift in the pipeline's experiment: settings, summary metrics, the reports."""
+    from scoring import tracking
+
+    if not tracking_params.enabled:
+        return None
+    mlflow = tracking.setup(tracking_params)
+    experiment = os.environ.get("DVC_EXP_NAME", "workspace")
+    with mlflow.start_run(run_name=f"drift-{experiment}") as run:
+        mlflow.set_tags({"stage": "drift", "git_commit": tracking.git_commit(), "dvc_experiment": experiment})
+        mlflow.log_params(tracking.flatten({"drift": asdict(p)}))
+        mlflow.log_metrics(tracking.numeric_metrics(report))
+        for path in artifacts:
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=path.name)
+            elif path.exists():
+                mlflow.log_artifact(str(path))
+    logger.info("MLflow run %s (stage=drift, %s)", run.info.run_id, tracking.resolve_uri(tracking_params))
+    return run.info.run_id

@@ -1,0 +1,89 @@
+"""The scoring service's production log, read back for monitoring (the service writes it: scoring/service.py).
+
+One folder (`paths.production`), one file per service process: JSON lines for single requests, one object per
+scored applicant, `{"ts": ISO time, "model_version": "5", "applicant": {application fields, SK_ID_CURR may be null},
+"probability": 0.12, "decision": "granted" | "refused"}`; and Parquet files for batches, the batch's application
+fields plus the same four columns.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scoring import contract
+
+logger = logging.getLogger(__name__)
+LOG_FIELDS = ("ts", "model_version", "probability", "decision")
+APPLICATION = contract.table("application_test")
+
+
+@dataclass(frozen=True)
+class LoggedApplicants:
+    applicants: pd.DataFrame
+    """Contract application columns plus ts, model_version, probability and decision, one row per scored applicant."""
+    files: int
+    skipped_lines: int
+
+
+def read_log_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Scored applicants of one JSON-lines file; a line that is not one (a write cut short) is skipped and counted."""
+    records, skipped = [], 0
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                applicant = entry["applicant"]
+                if not isinstance(applicant, dict):
+                    raise TypeError(f"'applicant' is a {type(applicant).__name__}, not an object")
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                skipped += 1
+                logger.warning("%s:%d: not a scored applicant (%s): skipped", path, number, error)
+                continue
+            records.append({**applicant, **{k: entry.get(k) for k in LOG_FIELDS}})
+    return records, skipped
+
+
+def read_production_log(directory: Path) -> LoggedApplicants:
+    """What the scoring service logged in `directory`: JSON lines (`*.jsonl`, one scored applicant per line:
+    {"ts", "model_version", "applicant": {application fields}, "probability", "decision"}) and batch files
+    (`*.parquet`: the batch's application fields plus the same four columns). Absent or empty: no rows."""
+    columns = [*APPLICATION.names, *LOG_FIELDS]
+    frames, skipped = [], 0
+    paths = sorted(directory.glob("*.jsonl")) + sorted(directory.glob("*.parquet")) if directory.is_dir() else []
+    for path in paths:
+        if path.suffix == ".jsonl":
+            records, bad = read_log_lines(path)
+            skipped += bad
+            frames.append(pd.DataFrame.from_records(records).reindex(columns=columns))
+        else:
+            frames.append(pd.read_parquet(path).reindex(columns=columns))
+    frames = [f for f in frames if len(f)]
+    applicants = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    logger.info("production log %s: %d scored applicants in %d file(s), %d line(s) skipped", directory,
+                len(applicants), len(paths), skipped)
+    return LoggedApplicants(applicants, len(paths), skipped)
+
+
+def _share(value: float) -> float | None:
+    return round(float(value), 4) if np.isfinite(value) else None
+
+
+def production_details(log: LoggedApplicants) -> dict[str, Any]:
+    """What the service itself said: files, skipped lines, model versions, logged probabilities and decisions."""
+    frame = log.applicants
+    logged = pd.to_numeric(frame["probability"], errors="coerce")
+    timestamps = frame["ts"].dropna().astype(str)
+    return {"files": log.files, "skipped_lines": log.skipped_lines,
+            "model_versions": sorted({str(v) for v in frame["model_version"].dropna()}),
+            "first_ts": timestamps.min() if len(timestamps) else None,
+            "last_ts": timestamps.max() if len(timestamps) else None,
+            "mean_probability_logged": _share(logged.mean()) if logged.notna().any() else None,
+            "refused_share": _share((frame["decision"] == "refused").mean())}
