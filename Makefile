@@ -14,8 +14,10 @@ export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 export DVC_NO_ANALYTICS := 1
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+API_PORT ?= 8000
+APP_PORT ?= 8501
 
-.PHONY: setup run test repro bench-generate clean
+.PHONY: setup run stop serve app test repro bench-generate bench-serve clean
 
 setup: $(STAMP)
 
@@ -33,17 +35,32 @@ repro: setup
 run: repro
 	@echo
 	@echo "Pipeline outputs:"
-	@echo "  prepared tables   data/prepared/"
 	@echo "  validation report reports/validation.md"
 	@echo "  metrics           reports/metrics.json (dvc metrics show)"
 	@echo "  model card        reports/evaluate/model_card.md"
+	@echo "  drift report      reports/drift/drift_report.html"
+	@echo "  deck              reports/deck.pptx"
 	@echo "  MLflow            .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1"
+	python -m serve.stack up --api-port $(API_PORT) --app-port $(APP_PORT)
+
+stop:
+	python -m serve.stack down
+
+serve: setup
+	python -m serve.run --port $(API_PORT)
+
+app: setup
+	SCORING_API_URL=http://127.0.0.1:$(API_PORT) streamlit run app/streamlit_app.py --server.headless true \
+		--server.address 127.0.0.1 --server.port $(APP_PORT)
 
 test: setup
 	pytest
 
 bench-generate: setup
 	python bench/generate.py
+
+bench-serve: setup
+	python bench/serve.py
 
 clean:
 	rm -rf $(VENV) .cache

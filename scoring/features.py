@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,8 @@ def application_columns(cols: Mapping[str, Any]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for name in APPLICATION_INPUTS:
         values = np.asarray(cols[name], dtype=object if name in CATEGORICAL else "float64")
-        if name in CATEGORICAL:  # plain strings, None for missing: one-hot encoding and the API see the same
+        if name in CATEGORICAL and (len(values) > 16 or not all(isinstance(v, str) for v in values)):
+            # plain strings, None for missing: one-hot encoding and the API see the same
             values = np.where(pd.isna(values), None, values)
         out[name] = values
     days_employed = out["DAYS_EMPLOYED"]
@@ -240,18 +242,28 @@ class HistoryLookup:
     def from_frame(cls, history: pd.DataFrame) -> HistoryLookup:
         return cls(pd.Index(history.index), history.to_numpy(dtype="float64"), list(history.columns))
 
+    @cached_property
+    def positions(self) -> dict[Any, int]:
+        """SK_ID_CURR -> row, for the service's one-applicant lookups (a hash lookup, no pandas call)."""
+        return {key: i for i, key in enumerate(self.index.tolist())}
+
+    @cached_property
+    def counts(self) -> np.ndarray:
+        return np.array([name.endswith("_COUNT") for name in self.columns], dtype=bool)
+
     def rows(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """History columns for `ids`: missing for an unknown applicant (a first-time customer); a count is 0
         wherever the applicant has no row in that table."""
-        position = self.index.get_indexer(np.asarray(ids))
+        ids = np.asarray(ids)
+        if len(ids) <= 16:
+            position = np.array([self.positions.get(key, -1) for key in ids.tolist()], dtype=np.intp)
+        else:
+            position = self.index.get_indexer(ids)
         known = position >= 0
         values = np.full((len(position), len(self.columns)), np.nan)
         values[known] = self.values[position[known]]
-        out = {name: values[:, j] for j, name in enumerate(self.columns)}
-        for name in self.columns:
-            if name.endswith("_COUNT"):
-                out[name] = np.nan_to_num(out[name], nan=0.0)
-        return out
+        values[:, self.counts] = np.nan_to_num(values[:, self.counts], nan=0.0)
+        return dict(zip(self.columns, values.T))
 
 
 def feature_columns(own: Mapping[str, Any], ids: np.ndarray, history: HistoryLookup) -> dict[str, np.ndarray]:
