@@ -56,7 +56,8 @@ def main() -> None:
         synthetic["n_test"] = args.test or synthetic["n_test"]
         params["tracking"]["enabled"] = False
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        print(f"{synthetic['n_applicants']:,} training + {synthetic['n_test']:,} test applicants, {os.cpu_count()} cores")
+        print(f"{synthetic['n_applicants']:,} training + {synthetic['n_test']:,} test applicants, "
+              f"{os.cpu_count()} cores")
         print(f"{'stage':<10} {'seconds':>8} {'peak RSS MiB':>13}")
         total = 0.0
         for stage in args.stages:

@@ -10,6 +10,7 @@ Prints a table, the Ray/baseline throughput ratio and the memory of the Ray proc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import io
 import json
@@ -80,10 +81,8 @@ def tree_memory_mib(process: subprocess.Popen) -> float:
     root = psutil.Process(process.pid)
     total = 0
     for p in [root, *root.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-        except psutil.Error:
-            pass
     return total / 2**20
 
 

@@ -196,7 +196,8 @@ def openapi() -> dict[str, Any]:
                 "parameters": [reasons], "requestBody": batch_body,
                 "responses": {"200": _json_response("One score per applicant, in order",
                                                     "#/components/schemas/BatchScores"), **_errors()}}},
-            "/health": {"get": {"summary": "Liveness and the model served", "responses": {"200": {"description": "ok"}}}},
+            "/health": {"get": {"summary": "Liveness and the model served",
+                                "responses": {"200": {"description": "ok"}}}},
             "/model": {"get": {"summary": "Model name, version, alias, threshold, training metrics, features",
                                "responses": {"200": {"description": "model card facts"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
@@ -236,7 +237,8 @@ The machine-readable document is <a href="/openapi.json">/openapi.json</a>.</p>
 <h2>Endpoints</h2><ul>{endpoints}</ul>
 <h2>Example</h2><pre>curl -s -X POST http://127.0.0.1:8000/score -H 'content-type: application/json' \\
   -d '{html.escape(example)}'</pre>
-<p>Errors: 422 (or 413 for oversized bodies and batches) with <code>{{"detail": [{{"field", "rule", "value"}}]}}</code>.</p>
+<p>Errors: 422 (or 413 for oversized bodies and batches) with
+<code>{{"detail": [{{"field", "rule", "value"}}]}}</code>.</p>
 <h2>Applicant fields (from the data contract)</h2>
 <table><tr><th>field</th><th>type</th><th>required</th><th>rule</th></tr>
 {_property_rows(applicant, set(applicant.get('required', [])))}</table></body></html>"""

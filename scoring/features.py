@@ -213,7 +213,7 @@ def history_features(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     A table that is absent (real data may lack some) gives no columns; the model then trains without them.
     """
     parts = []
-    for name, (inputs, builder) in HISTORY_BUILDERS.items():
+    for inputs, builder in HISTORY_BUILDERS.values():
         if inputs[0] not in tables:
             logger.warning("no %s table: its features are left out", inputs[0])
             continue

@@ -61,7 +61,7 @@ def load_scoring_model(params: dict[str, Any], prefer_registry: bool = True) -> 
     if prefer_registry and p.enabled:
         try:
             return from_registry(p)
-        except Exception as error:  # noqa: BLE001 - any registry failure falls back to the pipeline's files
+        except Exception as error:  # any registry failure falls back to the pipeline's files
             logger.warning("no champion in the registry (%s); using the pipeline's outputs", error)
     paths = paths_from(params)
     return from_pipeline(paths.models, paths.reports)

@@ -6,10 +6,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from scoring.explain import Reason  # noqa: E402
+from scoring.explain import Reason
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -60,7 +60,8 @@ def calibration_figure(calibration: pd.DataFrame, brier: float, path: Path) -> P
     fig, ax = plt.subplots(figsize=(5, 5))
     top = float(max(calibration.max().max(), 0.05)) * 1.05
     ax.plot([0, top], [0, top], linestyle="--", color="grey", label="perfect calibration")
-    ax.plot(calibration.mean_predicted, calibration.fraction_of_defaults, marker="o", label=f"model (Brier {brier:.4f})")
+    ax.plot(calibration.mean_predicted, calibration.fraction_of_defaults, marker="o",
+            label=f"model (Brier {brier:.4f})")
     ax.set(xlabel="mean predicted probability (decile)", ylabel="observed default rate",
            title="Calibration on the holdout")
     ax.legend()

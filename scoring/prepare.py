@@ -46,7 +46,7 @@ def unreadable_file_report(path: Path, table: str, error: InputError) -> TableRe
 def key_coverage(frame: pd.DataFrame, table: contract.Table, known: dict[str, set[int]]) -> dict[str, float]:
     """Share of foreign keys found in the parent table (Kaggle's files have orphans: reported, not rejected)."""
     out = {}
-    for column, parent in table.parents.items():
+    for column in table.parents:
         parents = known.get(column, set())
         if parents and column in frame:
             out[f"{table.name}.{column}"] = round(float(frame[column].isin(parents).mean()), 4)

@@ -122,7 +122,7 @@ def assign_alias(version: str | int, cost: float, threshold: float, eval_cost: C
         try:
             champion = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
             champion_cost = eval_cost(champion, float(current.tags.get("threshold", 0.5)))
-        except Exception as error:  # noqa: BLE001 - a champion that cannot score this data cannot stay champion
+        except Exception as error:  # a champion that cannot score this data cannot stay champion
             logger.warning("current champion (version %s) cannot be scored on this holdout: %s", current.version, error)
             champion_cost = float("inf")
         if champion_cost <= cost:

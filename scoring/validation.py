@@ -116,7 +116,8 @@ class ContractValidator:
     def validate(self, frame: pd.DataFrame, table_name: str, source: str = "") -> TableReport:
         table = contract.table(table_name)
         self.runs += 1
-        suite = self.context.suites.add(build_suite(table, set(frame.columns), self.gx, self.gxe, f"{table_name}_{self.runs}"))
+        name = f"{table_name}_{self.runs}"
+        suite = self.context.suites.add(build_suite(table, set(frame.columns), self.gx, self.gxe, name))
         batch = self.source.add_dataframe_asset(f"{table_name}_{self.runs}").add_batch_definition_whole_dataframe("all")
         definition = self.context.validation_definitions.add(
             self.gx.ValidationDefinition(name=f"{table_name}_{self.runs}", data=batch, suite=suite))

@@ -191,7 +191,8 @@ def test_real_rows_pass_the_contract(real_prepared):
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("table,sample", [
-    ("application_train", "application_train.csv"), ("application_train", "idrange_100002_100999/application_train.csv.gz"),
+    ("application_train", "application_train.csv"),
+    ("application_train", "idrange_100002_100999/application_train.csv.gz"),
     ("bureau", "bureau.csv"), ("bureau_balance", "bureau_balance.csv"),
     ("previous_application", "previous_application.csv"), ("POS_CASH_balance", "POS_CASH_balance.csv"),
     ("installments_payments", "installments_payments.csv"), ("credit_card_balance", "credit_card_balance.csv"),

@@ -217,10 +217,11 @@ def test_the_openapi_document_is_the_contract(service):
 
 
 def test_what_was_scored_is_in_the_production_log(service, applicants):
-    before = sum(1 for _ in (service.log.directory).glob("*.jsonl") for _ in open(_))
+    before = sum(len(path.read_text().splitlines()) for path in service.log.directory.glob("*.jsonl"))
     body = one(applicants, 11)
     post(service, body)
-    lines = [json.loads(line) for path in service.log.directory.glob("*.jsonl") for line in open(path)]
+    files = service.log.directory.glob("*.jsonl")
+    lines = [json.loads(line) for path in files for line in path.read_text().splitlines()]
     assert len(lines) == before + 1
     last = lines[-1]
     assert last["applicant"]["SK_ID_CURR"] == body["SK_ID_CURR"] and last["decision"] in ("granted", "refused")
