@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 API_PORT ?= 8000
 APP_PORT ?= 8501
 
-.PHONY: setup run stop serve app test repro bench-generate bench-serve clean
+.PHONY: setup run stop serve app test lint replay manifest repro bench-generate bench-serve clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,16 @@ app: setup
 
 test: setup
 	pytest
+
+lint: setup
+	ruff check .
+	actionlint
+
+replay: setup
+	python -m serve.replay --url http://127.0.0.1:$(API_PORT)
+
+manifest: setup
+	python -m serve.manifest
 
 bench-generate: setup
 	python bench/generate.py

@@ -1,6 +1,7 @@
 """Start the scoring service locally from serve/config.yaml and keep it up until Ctrl-C (or SIGTERM).
 
-    python -m serve.run [--config serve/config.yaml] [--port 8000] [--pipeline-model] [--replicas N] [--default-proxy]
+    python -m serve.run [--config serve/config.yaml] [--host 127.0.0.1] [--port 8000] [--pipeline-model] [--replicas N]
+                        [--default-proxy]
 
 Ray starts in this process (no dashboard, no usage statistics); the HTTP ingress binds 127.0.0.1. By default the
 high-throughput ingress (HAProxy, `RAY_SERVE_ENABLE_HA_PROXY=1`, `RAY_SERVE_THROUGHPUT_OPTIMIZED=1`) replaces Ray's
@@ -40,7 +41,8 @@ def application_settings(config: dict[str, Any]) -> tuple[dict[str, Any], dict[s
 
 
 def start(config: dict[str, Any], port: int | None = None, fast_ingress: bool = True, num_cpus: int | None = None,
-          overrides: dict[str, Any] | None = None, deployment_overrides: dict[str, Any] | None = None) -> str:
+          overrides: dict[str, Any] | None = None, deployment_overrides: dict[str, Any] | None = None,
+          host: str | None = None) -> str:
     """Start Ray and the application; return the base URL. The caller calls `stop()`."""
     temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     ingress = {**FAST_INGRESS, **haproxy_environment(temp_dir / "haproxy")} if fast_ingress else {}
@@ -58,7 +60,10 @@ def start(config: dict[str, Any], port: int | None = None, fast_ingress: bool = 
     http = {**config.get("http_options", {})}
     if port is not None:
         http["port"] = port
-    ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, logging_level=logging.WARNING,
+    if host is not None:
+        http["host"] = host
+    ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
+             logging_level=logging.WARNING,
              _temp_dir=str(temp_dir), runtime_env={
                  "env_vars": {key: os.environ[key] for key in (*QUIET, *ingress) if key in os.environ},
                  "worker_process_setup_hook": "serve.loopback.bind_haproxy_to_loopback"})
@@ -76,19 +81,25 @@ def stop() -> None:
     ray.shutdown()
 
 
-def main(argv: list[str] | None = None) -> None:
-    from scoring.config import configure_logging
-
-    configure_logging()
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument("--host", help="address to bind (default: serve/config.yaml's, 127.0.0.1); 0.0.0.0 in a "
+                                       "container")
     parser.add_argument("--port", type=int)
     parser.add_argument("--replicas", type=int)
     parser.add_argument("--pipeline-model", action="store_true", help="serve data/models, not the MLflow champion")
     parser.add_argument("--project-root", type=Path, help="where params.yaml and the pipeline outputs are")
     parser.add_argument("--production-log", help="folder of the production log ('' to switch it off)")
     parser.add_argument("--default-proxy", action="store_true", help="Ray's Python proxy instead of HAProxy")
-    ns = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from scoring.config import configure_logging
+
+    configure_logging()
+    ns = argument_parser().parse_args(argv)
     overrides: dict[str, Any] = {"registry": False} if ns.pipeline_model else {}
     if ns.project_root is not None:
         overrides["project_root"] = str(ns.project_root)
@@ -96,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides["production_log"] = ns.production_log or False
     deployment = {"num_replicas": ns.replicas} if ns.replicas else {}
     url = start(load_config(ns.config), ns.port, not ns.default_proxy, overrides=overrides,
-                deployment_overrides=deployment)
+                deployment_overrides=deployment, host=ns.host)
     logger.info("scoring service ready: %s/score (API reference %s/docs)", url, url)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,6 +9,7 @@ MLflow tracking is switched off for these throwaway runs.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import subprocess
@@ -55,6 +56,20 @@ def small_run_commit(root: Path, label: str) -> str:
     return run(["git", "rev-parse", "HEAD"], root).strip()
 
 
+def drift_summary(reports: Path) -> str:
+    """The head's drift stage in two lines: what drifted between training data and production data."""
+    path = reports / "drift.json"
+    if not path.exists():
+        return "No drift report (the pipeline has no drift stage at this commit)."
+    drift = json.loads(path.read_text())
+    columns = ", ".join(f"`{c}`" for c in drift.get("drifted_columns", [])) or "none"
+    features = ", ".join(f"`{c}`" for c in drift.get("drifted_features", [])) or "none"
+    return (f"**Drift** (training data against production data, {drift.get('rows', 0):,} rows): "
+            f"{drift.get('n_drifted', 0)} of {drift.get('n_columns', 0)} application fields drifted ({columns}); "
+            f"model features with PSI over the limit: {features}; prediction PSI {drift.get('prediction_psi', 0):.4f}"
+            f"{' (prediction drift)' if drift.get('prediction_drift') else ''}.")
+
+
 def metrics_diff(repo: Path, base_ref: str) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         base_dir, head_dir = Path(tmp) / "base", Path(tmp) / "head"
@@ -64,11 +79,12 @@ def metrics_diff(repo: Path, base_ref: str) -> str:
             base = small_run_commit(base_dir, "base")
             small_run_commit(head_dir, "head")
             table = run(["dvc", "metrics", "diff", base, "--md", "--precision", "4"], head_dir)
+            drift = drift_summary(head_dir / "reports")
         finally:
             for directory in (base_dir, head_dir):
                 subprocess.run(["git", "worktree", "remove", "--force", str(directory)], cwd=repo)
     header = f"### Metrics of this pull request against `{base_ref}`\n\nSmall synthetic run (tools/small_params.yaml)"
-    return f"{header}\n\n{table.strip() or 'No metric changed.'}\n"
+    return f"{header}\n\n{table.strip() or 'No metric changed.'}\n\n{drift}\n"
 
 
 def main() -> None:

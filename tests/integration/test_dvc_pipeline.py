@@ -1,6 +1,7 @@
 """Real `dvc repro` / `dvc exp run` of the whole pipeline in a copy of the repository, on small generated data."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -130,3 +131,5 @@ def test_pull_request_metric_diff(tmp_path_factory):
     rows = {line.split("|")[2].strip(): line for line in report.splitlines() if line.startswith("| reports/")}
     assert "threshold" in rows and "business_cost" in rows, report
     assert "auc" not in rows  # same model, same holdout: only the cost-dependent metrics moved
+    drifted = re.search(r"\*\*Drift\*\* .*: (\d+) of (\d+) application fields drifted", report)
+    assert drifted and int(drifted[2]) > 0 and int(drifted[1]) <= int(drifted[2]), report
