@@ -1,11 +1,13 @@
 """Benchmark: the scoring service on Ray Serve against a plain-uvicorn baseline serving the same graph code.
 
-    python bench/serve.py [--duration 10] [--batch 50000] [--default-proxy] [--json results.json]
+    python bench/serve.py [--duration 10] [--batch 50000] [--no-batching] [--default-proxy] [--json FILE]
 
 Both serve `scoring.service.ScoringService` (validation, features, score, SHAP reasons, decision, production log)
 with the pipeline's own model (`dvc repro` first). Load: sequential requests for p50/p99, then wrk (C, cheap enough
 not to be the bottleneck) with 16 and 64 keep-alive connections; then the batch endpoint with an Arrow body.
-Prints a table, the Ray/baseline throughput ratio and the memory of the Ray processes.
+Prints a table, the Ray/baseline throughput ratio and the memory of the Ray processes, and writes the figures to
+reports/serving.json (the deck's serving slide reads them). `--no-batching` adds Ray Serve with `batch_size: 1`
+(what scoring concurrent requests together buys), `--default-proxy` Ray's own Python proxy instead of HAProxy.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import io
 import json
 import logging
 import os
+import platform
 import re
 import signal
 import statistics
@@ -194,7 +197,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk run")
     parser.add_argument("--batch", type=int, default=50_000, help="applicants in the batch request")
     parser.add_argument("--default-proxy", action="store_true", help="also measure Ray's default Python proxy")
-    parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--json", type=Path, default=REPO / "reports" / "serving.json",
+                        help="where the figures go (read by the deck); default reports/serving.json")
+    parser.add_argument("--no-batching", action="store_true", help="also measure Ray Serve scoring one at a time")
     ns = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     apps = test_applicants(ns.batch)
@@ -210,6 +215,10 @@ def main() -> None:
         "Ray Serve (HAProxy ingress)": lambda port: [python, "-m", "serve.run", "--pipeline-model", "--port",
                                                      str(port), "--production-log", str(work / "log-ray")],
     }
+    if ns.no_batching:
+        targets["Ray Serve, one at a time"] = lambda port: [
+            python, "-m", "serve.run", "--pipeline-model", "--batch-size", "1", "--port", str(port),
+            "--production-log", str(work / "log-ray-single")]
     if ns.default_proxy:
         targets["Ray Serve (default proxy)"] = lambda port: [
             python, "-m", "serve.run", "--pipeline-model", "--default-proxy", "--port", str(port),
@@ -219,8 +228,11 @@ def main() -> None:
         port = free_port()
         results[name] = measure(name, command(port), port, work, bodies, script, batch, ns.batch, ns.duration)
     report(results)
-    if ns.json:
-        ns.json.write_text(json.dumps(results, indent=1))
+    summary = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+               "baseline": "uvicorn baseline", "served": "Ray Serve (HAProxy ingress)", "duration_s": ns.duration,
+               "batch_rows": ns.batch, "results": results}
+    ns.json.write_text(json.dumps(summary, indent=1) + "\n")
+    logger.info("figures written to %s", ns.json)
 
 
 if __name__ == "__main__":

@@ -84,13 +84,17 @@ class ScoringEngine:
     def score(self, applications: Mapping[str, Any], ids: np.ndarray, explain_scores: bool = True) -> Scores:
         columns = self.feature_columns(applications, ids)
         X = self.prep.transform(columns)
-        if self.booster is not None:  # one DMatrix for the score and the SHAP values (inplace_predict is slower)
+        if self.booster is not None and explain_scores:
+            # One DMatrix for the score and the SHAP values. (The sum of the SHAP values is the margin, but its
+            # float32 rounding moves calibrated probabilities by up to 2e-4: the score keeps its own prediction.)
             import xgboost
 
             matrix = xgboost.DMatrix(X, nthread=1)
             probability = self.calibrated(self.booster.predict(matrix))
-            contribs = (self.booster.predict(matrix, pred_contribs=True)[:, :-1] @ self.to_fields if explain_scores
-                        else np.zeros((len(ids), len(self.fields))))
+            contribs = self.booster.predict(matrix, pred_contribs=True)[:, :-1] @ self.to_fields
+        elif self.booster is not None:  # no reasons asked: no DMatrix at all (identical scores)
+            probability = self.calibrated(self.booster.inplace_predict(X))
+            contribs = np.zeros((len(ids), len(self.fields)))
         else:
             probability = self.calibrated(self.raw_scores(X))
             contribs = self.contributions(X) if explain_scores else np.zeros((len(ids), len(self.fields)))

@@ -1,4 +1,4 @@
-"""The scoring service's graph, independent of the web server: validate -> features -> score -> explain -> decide -> log.
+"""The scoring service's graph, independent of the web server: validate, features, score, explain, decide, log.
 
 `ScoringService.handle(method, path, body, ...)` takes the raw HTTP request and gives back a `Reply`; the Ray Serve
 deployment (`serve/app.py`) and the plain-uvicorn baseline of the benchmark (`serve/baseline.py`) both call it, so
@@ -116,6 +116,7 @@ class ScoringService:
                      "metrics": scoring.metrics, "features": self.engine.columns, "fields": self.engine.fields,
                      **(info or {})}
         self.known_ids = set(history.index.tolist())
+        self.known_id_array = history.index.to_numpy(dtype="float64")
         self.single = api_schema.applicant_adapter()
         self.batch_model = api_schema.batch_model()
         self.categorical = features.CATEGORICAL
@@ -164,34 +165,78 @@ class ScoringService:
             return json_reply({"detail": [problem("path", f"no such endpoint {path}; see /docs")]}, 404)
         except RequestError as error:
             return json_reply(error.body(), error.status)
-        except Exception:  # noqa: BLE001 - a bug must not take the service down; it is logged with its traceback
+        except Exception:  # a bug must not take the service down; it is logged with its traceback
             logger.exception("internal error on %s %s", method, path)
             return json_reply({"detail": [problem("server", "internal error (logged); the request was not scored")]},
                               500)
 
     # ---- one applicant ------------------------------------------------------------------------------------------
     def score_one(self, body: bytes, k: int = DEFAULT_REASONS) -> dict[str, Any]:
+        return self.score_applicants([self.parse_one(body)], [k])[0]
+
+    def parse_one(self, body: bytes) -> dict[str, Any]:
+        """One applicant's JSON body, every rule of the contract checked (413/422 otherwise)."""
         if len(body) > MAX_SINGLE_BODY_BYTES:
             raise RequestError(413, [problem("body", f"larger than {MAX_SINGLE_BODY_BYTES} bytes; one applicant "
                                                      "is a few kB (use /score/batch for many)")])
         try:
-            applicant = self.single.validate_json(body).__dict__
+            return self.single.validate_json(body).__dict__
         except ValidationError as error:
             raise RequestError(422, api_schema.problems_from(error)) from None
-        identifier = int(applicant["SK_ID_CURR"]) if applicant["SK_ID_CURR"] is not None else None
-        columns = {name: [applicant[name]] for name in features.APPLICATION_INPUTS}
-        ids = np.array([identifier if identifier is not None else -1])
-        scores = self.engine.score(columns, ids, explain_scores=k > 0)
-        result = self.result(scores, 0, identifier, reasons_of(scores, range(1), k)[0])
+
+    def score_applicants(self, applicants: list[dict[str, Any]], ks: list[int]) -> list[dict[str, Any]]:
+        """Validated applicants of `POST /score` requests, scored in one engine call (one for a single request,
+        several when Ray Serve batches concurrent ones); `ks[i]` reasons for the i-th."""
+        identifiers = [int(a["SK_ID_CURR"]) if a["SK_ID_CURR"] is not None else None for a in applicants]
+        columns = {name: [a[name] for a in applicants] for name in features.APPLICATION_INPUTS}
+        ids = np.array([i if i is not None else -1 for i in identifiers])
+        scores = self.engine.score(columns, ids, explain_scores=max(ks) > 0)
+        reasons = reasons_of(scores, range(len(applicants)), max(ks))  # top-k of each is a prefix of its top-max
+        results = [self.result(scores, row, identifiers[row], reasons[row][:k]) for row, k in enumerate(ks)]
         if self.log is not None:
-            self.log.single(applicant, result["probability"], result["decision"], self.info["version"])
-        return result
+            for applicant, result in zip(applicants, results):
+                self.log.single(applicant, result["probability"], result["decision"], self.info["version"])
+        return results
+
+    def score_requests(self, requests: list[tuple[bytes, str]]) -> list[Reply]:
+        """Several `POST /score` requests (body, query) answered together: each is validated on its own and gets
+        the reply `handle` would give it alone; the valid ones share one engine call."""
+        replies: list[Reply | None] = [None] * len(requests)
+        valid: list[tuple[int, dict[str, Any], int]] = []
+        for index, (body, query) in enumerate(requests):
+            try:
+                valid.append((index, self.parse_one(body), reasons_wanted(query)))
+            except RequestError as error:
+                replies[index] = json_reply(error.body(), error.status)
+        if valid:
+            try:
+                results = [json_reply(r) for r in self.score_applicants([a for _, a, _ in valid],
+                                                                        [k for _, _, k in valid])]
+            except Exception:  # a bug must not take the service down; it is logged with its traceback
+                logger.exception("internal error on POST /score (%d requests together)", len(valid))
+                results = [json_reply({"detail": [problem("server", "internal error (logged); the request was "
+                                                                    "not scored")]}, 500)] * len(valid)
+            for (index, _, _), reply in zip(valid, results):
+                replies[index] = reply
+        return replies
 
     def result(self, scores: Scores, row: int, identifier: Any, reasons: list[dict[str, Any]]) -> dict[str, Any]:
         return {"SK_ID_CURR": identifier, "probability": round(float(scores.probability[row]), 6),
                 "decision": "refused" if scores.refused[row] else "granted",
                 "threshold": self.engine.threshold, "model_version": self.info["version"],
                 "history_found": identifier in self.known_ids, "reasons": reasons}
+
+    def results(self, scores: Scores, ids: np.ndarray, known: np.ndarray, reasons: list[list[dict[str, Any]]]
+                ) -> list[dict[str, Any]]:
+        """`result` for a whole batch, each column converted once (a dict per row is all that is left)."""
+        identifiers = [int(i) if ok else None for i, ok in zip(ids.tolist(), known.tolist())]
+        found = (known & np.isin(ids, self.known_id_array)).tolist()
+        decisions = np.where(scores.refused, "refused", "granted").tolist()
+        threshold, version = self.engine.threshold, self.info["version"]
+        return [{"SK_ID_CURR": i, "probability": p, "decision": d, "threshold": threshold, "model_version": version,
+                 "history_found": f, "reasons": r}
+                for i, p, d, f, r in zip(identifiers, np.round(scores.probability, 6).tolist(), decisions, found,
+                                         reasons)]
 
     # ---- many applicants ----------------------------------------------------------------------------------------
     def score_batch(self, body: bytes, content_type: str | None, k: int = DEFAULT_REASONS) -> dict[str, Any]:
@@ -206,9 +251,7 @@ class ScoringService:
         known = ~np.isnan(ids)
         columns = {name: frame[name].to_numpy() for name in features.APPLICATION_INPUTS}
         scores = self.engine.score(columns, np.where(known, ids, -1).astype("int64"), explain_scores=k > 0)
-        identifiers = [int(i) if ok else None for i, ok in zip(ids.tolist(), known.tolist())]
-        reasons = reasons_of(scores, np.arange(len(frame)), k)
-        results = [self.result(scores, row, identifiers[row], reasons[row]) for row in range(len(frame))]
+        results = self.results(scores, ids, known, reasons_of(scores, np.arange(len(frame)), k))
         if self.log is not None:
             self.log.batch(frame, scores, self.info["version"])
         return {"count": len(results), "results": results}
@@ -236,7 +279,7 @@ class ScoringService:
 
         try:
             table = pq.read_table(io.BytesIO(body)) if kind in PARQUET_TYPES else pa.ipc.open_stream(body).read_all()
-        except Exception as error:  # noqa: BLE001 - any decoding failure is the client's malformed body
+        except Exception as error:  # any decoding failure is the client's malformed body
             raise RequestError(422, [problem("body", f"not a readable {kind} file: {error}")]) from None
         frame = table.to_pandas()
         expected = api_schema.applicant_model().model_fields

@@ -92,6 +92,7 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--project-root", type=Path, help="where params.yaml and the pipeline outputs are")
     parser.add_argument("--production-log", help="folder of the production log ('' to switch it off)")
     parser.add_argument("--default-proxy", action="store_true", help="Ray's Python proxy instead of HAProxy")
+    parser.add_argument("--batch-size", type=int, help="concurrent POST /score requests scored together (1: none)")
     return parser
 
 
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
         overrides["project_root"] = str(ns.project_root)
     if ns.production_log is not None:
         overrides["production_log"] = ns.production_log or False
+    if ns.batch_size is not None:
+        overrides["batch_size"] = ns.batch_size
     deployment = {"num_replicas": ns.replicas} if ns.replicas else {}
     url = start(load_config(ns.config), ns.port, not ns.default_proxy, overrides=overrides,
                 deployment_overrides=deployment, host=ns.host)

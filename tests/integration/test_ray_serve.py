@@ -61,17 +61,24 @@ def test_bad_requests_are_refused_and_the_service_keeps_answering(live_service, 
         assert client.post("/score", json=good).status_code == 200
 
 
-def test_64_concurrent_clients_all_answered(live_service, applicants):
+def test_64_concurrent_clients_all_answered_each_with_its_own_score(live_service, applicants, in_process):
+    """Concurrent requests are scored together in the replica (@serve.batch): every client still gets its own
+    applicant's answer, with the reasons count it asked for."""
     url, _ = live_service
     bodies = api_schema.records(applicants)
+    asks = [(body, i % 4) for i, body in enumerate(bodies * 2)]
 
-    def score(body):
+    def score(ask):
+        body, reasons = ask
         with httpx.Client(base_url=url, timeout=60) as client:
-            return client.post("/score", json=body).status_code
+            return client.post("/score", json=body, params={"reasons": reasons})
 
     with ThreadPoolExecutor(64) as pool:
-        statuses = list(pool.map(score, bodies * 2))
-    assert statuses == [200] * len(statuses)
+        answers = list(pool.map(score, asks))
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    for (body, reasons), answer in zip(asks, answers):
+        local = in_process.handle("POST", "/score", json.dumps(body).encode(), query=f"reasons={reasons}")
+        assert answer.json() == json.loads(local.body)
 
 
 def test_openapi_docs_and_model(live_service):

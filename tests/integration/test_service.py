@@ -228,3 +228,24 @@ def test_what_was_scored_is_in_the_production_log(service, applicants):
     post(service, {"applicants": api_schema.records(applicants.head(4))}, "/score/batch")
     logged = pd.concat(pd.read_parquet(p) for p in service.log.directory.glob("batch-*.parquet"))
     assert {"probability", "decision", "AMT_INCOME_TOTAL"} <= set(logged.columns) and len(logged) >= 4
+
+
+def test_requests_scored_together_get_the_answers_they_get_alone(service, applicants):
+    """What Ray Serve's batching does with concurrent POST /score requests: valid ones share one engine call,
+    invalid ones keep their own 422, and each reply (reasons count included) equals the one it gets alone."""
+    bodies = [orjson.dumps(one(applicants, i)) for i in range(6)]
+    broken = orjson.dumps({**one(applicants, 6), "AMT_CREDIT": -5.0})
+    requests = [(bodies[0], ""), (broken, ""), (bodies[1], "reasons=0"), (bodies[2], "reasons=12"),
+                (b"{not json", ""), (bodies[3], "reasons=99"), (bodies[4], "reasons=2"), (bodies[5], "")]
+    together = service.score_requests(requests)
+    alone = [service.handle("POST", "/score", body, "application/json", query) for body, query in requests]
+    assert [r.status for r in together] == [200, 422, 200, 200, 422, 422, 200, 200]
+    for mine, reference in zip(together, alone):
+        assert mine.status == reference.status
+        a, b = orjson.loads(mine.body), orjson.loads(reference.body)
+        if mine.status == 200:
+            assert a["probability"] == pytest.approx(b["probability"], abs=1e-6)
+            assert [r["feature"] for r in a["reasons"]] == [r["feature"] for r in b["reasons"]]
+        else:
+            assert a == b
+    assert [len(orjson.loads(r.body)["reasons"]) for r in together if r.status == 200] == [5, 0, 12, 2, 5]
