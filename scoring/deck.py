@@ -68,6 +68,9 @@ class Reports:
     fairness: pd.DataFrame
     importance: pd.Series
     calibration: pd.DataFrame
+    drift: dict[str, Any]
+    serving: dict[str, Any] | None
+    """bench/serve.py's figures (`reports/serving.json`), when the benchmark has been run; never made up."""
 
     def path(self, relative: str) -> Path:
         return existing(self.directory / relative)
@@ -75,6 +78,10 @@ class Reports:
     def source(self, relative: str) -> str:
         """How a footer names a report: its path from the project root."""
         return (paths_from(self.params).reports / relative).as_posix()
+
+
+SERVING_FILE = "serving.json"
+"""Written by `python bench/serve.py --json reports/serving.json` (make bench-serve), committed beside metrics."""
 
 
 def existing(path: Path) -> Path:
@@ -98,6 +105,8 @@ def load_reports(params: dict[str, Any], root: Path = Path(".")) -> Reports:
         fairness=pd.read_csv(existing(directory / "evaluate/fairness.csv")),
         importance=importance["mean_abs_shap"],
         calibration=pd.read_csv(existing(directory / "evaluate/calibration.csv")),
+        drift=read_json("drift.json"),
+        serving=json.loads((directory / SERVING_FILE).read_text()) if (directory / SERVING_FILE).exists() else None,
     )
 
 
@@ -505,42 +514,70 @@ def slide_fairness(deck: Any, r: Reports) -> None:
     ], size=13)
 
 
+def serving_lines(serving: dict[str, Any] | None) -> list[str | tuple[str, str]]:
+    """The benchmark's figures in words, or what to run to get them."""
+    if not serving:
+        return [("Latency per request:", "not measured on this machine yet (`make bench-serve` writes "
+                                         "reports/serving.json).")]
+    ray, base = serving["results"][serving["served"]], serving["results"][serving["baseline"]]
+    return [
+        ("Latency per request:", f"{ray['sequential']['p50_ms']:.1f} ms median one at a time "
+                                 f"({base['sequential']['p50_ms']:.1f} ms for plain uvicorn on the same code)."),
+        ("Throughput:", f"{ray['c16']['rps']:,.0f} requests/s with 16 clients, "
+                        f"{ray['c16']['rps'] / base['c16']['rps']:.2f}× the plain server; "
+                        f"{ray['c64']['rps']:,.0f}/s with 64, {ray['c64']['errors'] + ray['c64']['non_2xx']} errors."),
+        ("Batch endpoint:", f"{ray['batch_no_reasons_per_s']:,.0f} applicants/s without reasons, "
+                            f"{ray['batch_3_reasons_per_s']:,.0f}/s with three reasons each."),
+        f"Measured by bench/serve.py on {serving['machine']} ({serving['date']}).",
+    ]
+
+
 def slide_serving(deck: Any, r: Reports) -> None:
-    slide = new_slide(deck, "Serving architecture (planned, not built yet)", ["params.yaml (paths)",
-                                                                              r.source("threshold.json")])
+    sources = ["serve/config.yaml", r.source("threshold.json")] + ([r.source(SERVING_FILE)] if r.serving else [])
+    slide = new_slide(deck, "Serving: one Ray Serve graph per decision", sources)
     history = f"{paths_from(r.params).features}/history.parquet"
-    add_box(slide, Box(0.6, 1.6, 3.2, 1.5), "Streamlit app", "adviser's form, generated from the data contract")
-    add_arrow(slide, Box(3.95, 2.1, 0.8, 0.5))
-    add_box(slide, Box(4.9, 1.6, 3.5, 1.5), "Ray Serve: Scoring", "features → calibrated probability → decision "
-                                                                  "and top reasons")
-    add_arrow(slide, Box(8.55, 2.1, 0.8, 0.5), MSO_SHAPE.LEFT_ARROW)
-    add_box(slide, Box(9.5, 1.6, 3.3, 1.5), "MLflow registry", "model alias 'champion' with its threshold tag")
-    add_arrow(slide, Box(6.4, 3.2, 0.5, 0.6), MSO_SHAPE.UP_ARROW)
-    add_box(slide, Box(4.9, 3.9, 3.5, 1.1), "History lookup", history, fill=PALE)
-    add_text(slide, Box(0.6, 5.3, 12.2, 1.6), [
-        f"The decision uses the threshold stage's output ({r.threshold['threshold']:.3f} today), never a copy "
-        "typed by hand.",
-        "Same feature code as training (scoring.features); a missing model is an error, never a made-up score.",
-        ("Latency per request:", "to be measured once the service exists."),
-    ], size=14)
+    add_box(slide, Box(0.5, 1.5, 2.6, 1.5), "Streamlit app", "form generated from the data contract")
+    add_arrow(slide, Box(3.2, 2.0, 0.6, 0.5))
+    add_box(slide, Box(3.9, 1.5, 5.3, 1.5), "Ray Serve (HAProxy ingress)", "validate → history → features → score "
+                                                                           "→ SHAP reasons → decision → log")
+    add_arrow(slide, Box(9.3, 2.0, 0.6, 0.5), MSO_SHAPE.LEFT_ARROW)
+    add_box(slide, Box(10.0, 1.5, 2.8, 1.5), "MLflow registry", "alias 'champion' and its threshold")
+    add_arrow(slide, Box(5.2, 3.1, 0.45, 0.55), MSO_SHAPE.UP_ARROW)
+    add_arrow(slide, Box(7.5, 3.1, 0.45, 0.55), MSO_SHAPE.DOWN_ARROW)
+    add_box(slide, Box(3.9, 3.75, 2.6, 0.95), "History lookup", history, fill=PALE)
+    add_box(slide, Box(6.6, 3.75, 2.6, 0.95), "Production log", f"{r.params['paths']['production']} → drift",
+            fill=PALE)
+    add_text(slide, Box(0.5, 4.9, 12.3, 2.1), [
+        f"Decision at the threshold stage's output ({r.threshold['threshold']:.3f} today); the training feature "
+        "code; every refusal comes with its reasons.",
+        *serving_lines(r.serving),
+    ], size=13)
 
 
 def slide_drift(deck: Any, r: Reports) -> None:
-    slide = new_slide(deck, "Drift monitoring (planned)", ["params.yaml (data.synthetic.drift)",
-                                                           r.source("evaluate/shap_importance.csv")])
-    drift = r.params["data"]["synthetic"].get("drift", {})
-    watched = ", ".join(r.importance.head(5).index)
-    simulated = (f"income ×{drift['income_factor']:g}, age {drift['age_shift_years']:+g} years, EXT_SOURCE "
-                 f"{drift['ext_source_shift']:+g}, {pct(drift['rare_category_share'], 0)} moved to rare organisation "
-                 f"types (now {'on' if drift['enabled'] else 'off'})") if drift else "not configured"
-    add_text(slide, BODY, [
-        ("What:", "an Evidently data-drift report comparing incoming applicants with the training applicants, "
-                  "field by field."),
-        ("Watched first:", f"the fields that drive the score most: {watched}."),
-        ("Test case:", f"the generator can shift the application_test-like table: {simulated}."),
+    slide = new_slide(deck, "Drift monitoring: training applicants against today's",
+                      [r.source("drift.json"), r.source("drift/column_drift.png"), "params.yaml (drift)"])
+    d = r.drift
+    drifted = ", ".join(d.get("drifted_columns", [])) or "none"
+    lines: list[str | tuple[str, str]] = [
+        ("Test applicants:", f"{d['n_drifted']} of {d['n_columns']} watched fields drifted ({drifted}) on "
+                             f"{d['rows']:,} rows; prediction PSI {d['prediction_psi']:.3f}, mean probability "
+                             f"{pct(d['mean_probability_reference'])} → {pct(d['mean_probability_current'])}."),
+    ]
+    production = d.get("production") or {}
+    if production.get("rows"):
+        served = ", ".join(production.get("drifted_columns", [])) or "none"
+        lines.append(("Served traffic:", f"{production['rows']:,} logged applicants; drifted: {served}."))
+    else:
+        lines.append(("Served traffic:", "not enough logged applicants yet (`make replay` sends some)."))
+    lines += [
+        ("How:", f"Evidently's test per field ({r.params['drift']['stattest'] or 'Wasserstein or Jensen-Shannon'}), "
+                 f"PSI of the {r.params['drift']['psi_top_features']} most important features (drift at ≥ "
+                 f"{r.params['drift']['psi_threshold']:g}), PSI of the scores."),
         ("Then:", "re-check calibration and the business cost on recent labelled applicants before retraining."),
-        ("Alert thresholds and monitoring cost:", "to be decided and measured."),
-    ], size=17)
+    ]
+    add_text(slide, Box(0.5, 1.4, 6.1, 5.5), lines, size=14)
+    add_picture(slide, r.path("drift/column_drift.png"), Box(6.8, 1.3, 6.0, 5.65))
 
 
 def slide_limits(deck: Any, r: Reports) -> None:
@@ -559,8 +596,7 @@ def slide_limits(deck: Any, r: Reports) -> None:
         add_text(slide, Box(box.left, box.top, box.width, 0.5), [heading], size=20, bullets=False, color=NAVY)
     add_text(slide, Box(0.5, 1.9, 6.0, 5.0), limits, size=15)
     add_text(slide, Box(6.83, 1.9, 6.0, 5.0), [
-        "Serve the champion model behind Ray Serve and the Streamlit app; measure latency.",
-        "Drift report on incoming applicants; re-check calibration.",
+        "Label recent applicants and re-check calibration and cost when the drift report flags fields.",
         "Run the pipeline on Kaggle's files (data.source: kaggle) and compare.",
         "Review the group gaps with risk and compliance before any production use.",
     ], size=15)

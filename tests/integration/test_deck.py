@@ -57,8 +57,27 @@ def test_charts_are_the_pipeline_pngs_and_planned_work_has_no_figures(deck, smal
     written = {path.read_bytes() for path in (small_pipeline / "reports").rglob("*.png")}
     assert len(pictures) >= 9 and all(blob in written for blob in pictures)
     text = deck_text(deck)
-    assert "Latency per request: to be measured" in text
+    assert "Latency per request: not measured on this machine yet" in text  # no reports/serving.json in that run
     assert "ms" not in text.split()
+
+
+def test_serving_and_drift_figures_are_those_of_their_reports(small_pipeline, tmp_path):
+    shutil.copytree(small_pipeline / "reports", tmp_path / "reports")
+    run = {"sequential": {"p50_ms": 2.71, "p99_ms": 6.0}, "c16": {"rps": 512.0, "errors": 0, "non_2xx": 0},
+           "c64": {"rps": 498.0, "errors": 1, "non_2xx": 2}, "batch_no_reasons_per_s": 61234.0,
+           "batch_3_reasons_per_s": 3456.0}
+    base = {**run, "sequential": {"p50_ms": 2.2, "p99_ms": 5.0}, "c16": {"rps": 400.0, "errors": 0, "non_2xx": 0}}
+    (tmp_path / "reports/serving.json").write_text(json.dumps({
+        "date": "2026-11-25", "machine": "2 cores, x86_64", "baseline": "plain", "served": "ray",
+        "results": {"plain": base, "ray": run}}))
+    params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
+    text = deck_text(build_deck(params, tmp_path))
+    assert "2.7 ms median one at a time (2.2 ms for plain uvicorn" in text
+    assert "512 requests/s with 16 clients, 1.28× the plain server; 498/s with 64, 3 errors" in text
+    assert "61,234 applicants/s without reasons, 3,456/s with three reasons" in text
+    drift = json.loads((small_pipeline / "reports/drift.json").read_text())
+    assert f"{drift['n_drifted']} of {drift['n_columns']} watched fields drifted" in text
+    assert f"prediction PSI {drift['prediction_psi']:.3f}" in text
 
 
 def test_a_rerun_with_other_reports_and_costs_updates_the_deck(small_pipeline, tmp_path):
