@@ -114,8 +114,9 @@ def wrk(port: int, script: Path, connections: int, duration: int) -> dict[str, f
                            "-s", str(script), f"http://127.0.0.1:{port}/score"],
                           capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", done).group(1))
-    p50 = parse_ms(re.search(r"50%\s+(\S+)", done).group(1))
-    p99 = parse_ms(re.search(r"99%\s+(\S+)", done).group(1))
+    # Anchored: a "+/- Stdev" column such as "71.50%" must not pass for the 50% line of the distribution.
+    p50 = parse_ms(re.search(r"^\s+50%\s+(\S+)", done, re.MULTILINE).group(1))
+    p99 = parse_ms(re.search(r"^\s+99%\s+(\S+)", done, re.MULTILINE).group(1))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", done)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", done)
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99,
