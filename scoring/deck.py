@@ -4,20 +4,23 @@
 
 Every number on a slide is read from the reports the pipeline wrote (metrics.json, train.json, threshold.json,
 validation.json, evaluate/*.csv, evaluate/local_explanations.json) or from params.yaml, and every chart is one of its
-PNGs, so a rerun with other data or other costs gives an updated deck. The serving and drift slides describe planned
-work and carry no measured figure.
+PNGs, so a rerun with other data or other costs gives an updated deck. The MLOps slide reads the stages of dvc.yaml
+and the jobs of the CI workflow; the serving slide shows bench/serve.py's figures (reports/serving.json) only when
+that benchmark has been run, and says so otherwise.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 from PIL import Image
 from pptx import Presentation
 from pptx.dml.color import RGBColor
@@ -71,6 +74,10 @@ class Reports:
     drift: dict[str, Any]
     serving: dict[str, Any] | None
     """bench/serve.py's figures (`reports/serving.json`), when the benchmark has been run; never made up."""
+    stages: dict[str, str]
+    """dvc.yaml's stages, in the order written there, each with the first thing it writes."""
+    ci_jobs: list[str]
+    """The jobs of the CI workflow (empty where the project has none)."""
 
     def path(self, relative: str) -> Path:
         return existing(self.directory / relative)
@@ -81,13 +88,29 @@ class Reports:
 
 
 SERVING_FILE = "serving.json"
+CI_WORKFLOW = Path(".github/workflows/ci.yml")
 """Written by `python bench/serve.py --json reports/serving.json` (make bench-serve), committed beside metrics."""
 
 
 def existing(path: Path) -> Path:
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: build the pipeline outputs first (`dvc repro`), then rerun")
+        fix = ("run it from the project's root (or give --params there)" if path.name == "dvc.yaml"
+               else "build the pipeline outputs first (`dvc repro`), then rerun")
+        raise FileNotFoundError(f"{path} not found: {fix}")
     return path
+
+
+def stage_outputs(pipeline: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
+    """Stage name -> its first output (metrics first), `${paths.x}` resolved from params.yaml."""
+    def resolve(path: str) -> str:
+        return re.sub(r"\$\{paths\.(\w+)\}", lambda m: str(params["paths"][m.group(1)]), path)
+
+    outputs = {}
+    for name, stage in pipeline["stages"].items():
+        entries = stage.get("metrics", []) + stage.get("outs", [])
+        written = [next(iter(o)) if isinstance(o, dict) else o for o in entries]
+        outputs[name] = resolve(written[0]) if written else ""
+    return outputs
 
 
 def load_reports(params: dict[str, Any], root: Path = Path(".")) -> Reports:
@@ -107,6 +130,8 @@ def load_reports(params: dict[str, Any], root: Path = Path(".")) -> Reports:
         calibration=pd.read_csv(existing(directory / "evaluate/calibration.csv")),
         drift=read_json("drift.json"),
         serving=json.loads((directory / SERVING_FILE).read_text()) if (directory / SERVING_FILE).exists() else None,
+        stages=stage_outputs(yaml.safe_load(existing(root / "dvc.yaml").read_text()), params),
+        ci_jobs=list(yaml.safe_load((root / CI_WORKFLOW).read_text())["jobs"]) if (root / CI_WORKFLOW).exists() else [],
     )
 
 
@@ -356,7 +381,7 @@ def slide_features(deck: Any, r: Reports) -> None:
         "applications, card utilisation, overdue bureau credits).",
         f"Stratified holdout: {pct(holdout, 0)} of the labelled applicants ({r.metrics['n']:,}) kept for the "
         "final evaluation only.",
-        "One code path for training, batch scoring and the coming service (scoring.features).",
+        "One code path for training, batch scoring and the scoring service (scoring.features).",
     ], size=15)
 
 
@@ -532,6 +557,39 @@ def serving_lines(serving: dict[str, Any] | None) -> list[str | tuple[str, str]]
     ]
 
 
+def slide_mlops(deck: Any, r: Reports) -> None:
+    slide = new_slide(deck, "MLOps: rebuilt, tracked and shipped",
+                      ["dvc.yaml", "params.yaml (tracking)", CI_WORKFLOW.as_posix(), "serve/config.yaml"])
+    width, gap = 12.33 / len(r.stages), 0.12
+    for i, (stage, output) in enumerate(r.stages.items()):
+        add_box(slide, Box(0.5 + i * width, 1.35, width - gap, 0.75), stage, output)
+    add_text(slide, Box(0.5, 2.2, 12.3, 0.4), [f"dvc repro: {len(r.stages)} stages, each rerun only when its code, "
+                                                "data or params change; a second run is a no-op."],
+             size=13, bullets=False, color=GREY)
+    tracking = r.params["tracking"]
+    columns = [
+        ("Versioned (DVC)", [
+            "params.yaml drives every stage; `dvc exp run -S cost.fn=5` reruns threshold and what follows.",
+            "Data and models are DVC outputs, never in git; metrics.json is committed for `dvc metrics diff`.",
+        ]),
+        ("Tracked (MLflow)", [
+            f"One run per pipeline run in experiment '{tracking['experiment']}': params, metrics, plots, the model "
+            "with its signature, the threshold, the git commit.",
+            "Registered as 'credit-scoring': alias 'champion' moves only when the new version beats the champion's "
+            "business cost on the same holdout; otherwise 'challenger'.",
+        ]),
+        ("Shipped (CI/CD)", [
+            f"Workflow jobs: {', '.join(r.ci_jobs) or 'none yet'}.",
+            "Pull requests get `dvc metrics diff` and the drift summary as a comment.",
+            "main: container image, then a KubeRay RayService rendered from serve/config.yaml.",
+        ]),
+    ]
+    for i, (heading, lines) in enumerate(columns):
+        left = 0.5 + i * 4.15
+        add_text(slide, Box(left, 2.8, 3.95, 0.5), [heading], size=18, bullets=False, color=NAVY)
+        add_text(slide, Box(left, 3.35, 3.95, 3.6), lines, size=13)
+
+
 def slide_serving(deck: Any, r: Reports) -> None:
     sources = ["serve/config.yaml", r.source("threshold.json")] + ([r.source(SERVING_FILE)] if r.serving else [])
     slide = new_slide(deck, "Serving: one Ray Serve graph per decision", sources)
@@ -605,7 +663,7 @@ def slide_limits(deck: Any, r: Reports) -> None:
 SLIDES: tuple[Callable[[Any, Reports], None], ...] = (
     slide_title, slide_context, slide_data, slide_features, slide_comparison, slide_threshold, slide_results,
     slide_discrimination, slide_calibration, slide_global_explanations, slide_one_applicant,
-    slide_three_applicants, slide_fairness, slide_serving, slide_drift, slide_limits,
+    slide_three_applicants, slide_fairness, slide_mlops, slide_serving, slide_drift, slide_limits,
 )
 
 

@@ -30,6 +30,12 @@ def deck_text(deck) -> str:
     return "\n".join(shape.text_frame.text for slide in deck.slides for shape in slide.shapes if shape.has_text_frame)
 
 
+def copy_run(pipeline: Path, target: Path, ignore=None) -> None:
+    """What the deck reads of a run: its reports and its dvc.yaml (the CI workflow is optional)."""
+    shutil.copytree(pipeline / "reports", target / "reports", ignore=ignore)
+    shutil.copy2(pipeline / "dvc.yaml", target / "dvc.yaml")
+
+
 @pytest.fixture(scope="module")
 def deck(small_pipeline: Path, tmp_path_factory):
     output = tmp_path_factory.mktemp("deck") / "deck.pptx"
@@ -59,7 +65,7 @@ def test_charts_are_the_pipeline_pngs(deck, small_pipeline):
 
 
 def test_without_a_serving_benchmark_the_deck_says_so_and_shows_no_latency(small_pipeline, tmp_path):
-    shutil.copytree(small_pipeline / "reports", tmp_path / "reports", ignore=shutil.ignore_patterns("serving.json"))
+    copy_run(small_pipeline, tmp_path, ignore=shutil.ignore_patterns("serving.json"))
     params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
     text = deck_text(build_deck(params, tmp_path))
     assert "Latency per request: not measured on this machine yet" in text
@@ -67,7 +73,7 @@ def test_without_a_serving_benchmark_the_deck_says_so_and_shows_no_latency(small
 
 
 def test_serving_and_drift_figures_are_those_of_their_reports(small_pipeline, tmp_path):
-    shutil.copytree(small_pipeline / "reports", tmp_path / "reports")
+    copy_run(small_pipeline, tmp_path)
     run = {"sequential": {"p50_ms": 2.71, "p99_ms": 6.0}, "c16": {"rps": 512.0, "errors": 0, "non_2xx": 0},
            "c64": {"rps": 498.0, "errors": 1, "non_2xx": 2}, "batch_no_reasons_per_s": 61234.0,
            "batch_3_reasons_per_s": 3456.0}
@@ -86,7 +92,7 @@ def test_serving_and_drift_figures_are_those_of_their_reports(small_pipeline, tm
 
 
 def test_a_rerun_with_other_reports_and_costs_updates_the_deck(small_pipeline, tmp_path):
-    shutil.copytree(small_pipeline / "reports", tmp_path / "reports")
+    copy_run(small_pipeline, tmp_path)
     metrics = json.loads((tmp_path / "reports/metrics.json").read_text())
     metrics.update(auc=0.61234, business_cost=0.43219)
     (tmp_path / "reports/metrics.json").write_text(json.dumps(metrics))
@@ -96,3 +102,14 @@ def test_a_rerun_with_other_reports_and_costs_updates_the_deck(small_pipeline, t
     shown = table_values(rebuilt)
     assert (shown["AUC"], shown["Business cost / applicant"]) == ("0.6123", "0.4322")
     assert "costs 7: the lender loses the loan" in deck_text(rebuilt)
+
+
+def test_the_mlops_slide_lists_the_pipelines_stages_and_ci_jobs(deck, small_pipeline):
+    stages = list(yaml.safe_load((small_pipeline / "dvc.yaml").read_text())["stages"])
+    jobs = list(yaml.safe_load((small_pipeline / ".github/workflows/ci.yml").read_text())["jobs"])
+    slide = next(s for s in deck.slides if any(sh.has_text_frame and sh.text_frame.text.startswith("MLOps")
+                                               for sh in s.shapes))
+    titles = [sh.text_frame.paragraphs[0].text for sh in slide.shapes if sh.has_text_frame and sh.text_frame.text]
+    assert [t for t in titles if t in stages] == stages
+    assert f"Workflow jobs: {', '.join(jobs)}." in "\n".join(sh.text_frame.text for sh in slide.shapes
+                                                              if sh.has_text_frame)
