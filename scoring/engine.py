@@ -1,9 +1,10 @@
 """The scoring graph for the service, without DataFrames: features -> score -> reasons -> decision.
 
 It uses the same feature code as training (`features.application_columns`, `HistoryLookup`), the fitted model's
-preprocessing replayed with NumPy (`compiled.CompiledPreprocessor`), XGBoost's own SHAP values
-(`pred_contribs`), and the calibrator and threshold of the pipeline. Any number of applicants per call: one for
-`POST /score`, many for `POST /score/batch`. Results equal `model.predict_proba(build_features(...))` (tested).
+preprocessing replayed with NumPy (`compiled.CompiledPreprocessor`), XGBoost's own SHAP values (by table look-up,
+`treeshap.TabulatedShap`, or `pred_contribs` for models with large trees), and the calibrator and threshold of the
+pipeline. Any number of applicants per call: one for `POST /score`, many for `POST /score/batch`. Results equal
+`model.predict_proba(build_features(...))` (tested).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from scoring import explain, features
 from scoring.compiled import CompiledPreprocessor
 from scoring.model_store import ScoringModel
 from scoring.models import calibrate
+from scoring.treeshap import TabulatedShap
 
 
 @dataclass
@@ -49,6 +51,8 @@ class ScoringEngine:
             # cores are busy (measured); scale out with replicas instead.
             self.booster = self.booster.copy()
             self.booster.set_param({"nthread": 1})
+        # XGBoost's SHAP values by table look-up (same numbers, ~10x faster); None for large trees: pred_contribs.
+        self.tabulated = TabulatedShap.from_booster(self.booster, self.to_fields) if self.booster else None
 
     def feature_columns(self, applications: Mapping[str, Any], ids: np.ndarray) -> dict[str, np.ndarray]:
         own = features.application_columns(applications)
@@ -62,6 +66,9 @@ class ScoringEngine:
         return self.classifier.predict_proba(X)[:, 1]
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
+        """SHAP values per field, in the model's raw score space."""
+        if self.tabulated is not None:
+            return self.tabulated.contributions(X).astype(np.float64)
         if self.booster is not None:
             import xgboost
 
@@ -84,7 +91,7 @@ class ScoringEngine:
     def score(self, applications: Mapping[str, Any], ids: np.ndarray, explain_scores: bool = True) -> Scores:
         columns = self.feature_columns(applications, ids)
         X = self.prep.transform(columns)
-        if self.booster is not None and explain_scores:
+        if self.booster is not None and explain_scores and self.tabulated is None:
             # One DMatrix for the score and the SHAP values. (The sum of the SHAP values is the margin, but its
             # float32 rounding moves calibrated probabilities by up to 2e-4: the score keeps its own prediction.)
             import xgboost
@@ -92,9 +99,9 @@ class ScoringEngine:
             matrix = xgboost.DMatrix(X, nthread=1)
             probability = self.calibrated(self.booster.predict(matrix))
             contribs = self.booster.predict(matrix, pred_contribs=True)[:, :-1] @ self.to_fields
-        elif self.booster is not None:  # no reasons asked: no DMatrix at all (identical scores)
+        elif self.booster is not None:  # no DMatrix: the model's own prediction, SHAP from the tables
             probability = self.calibrated(self.booster.inplace_predict(X))
-            contribs = np.zeros((len(ids), len(self.fields)))
+            contribs = (self.contributions(X) if explain_scores else np.zeros((len(ids), len(self.fields))))
         else:
             probability = self.calibrated(self.raw_scores(X))
             contribs = self.contributions(X) if explain_scores else np.zeros((len(ids), len(self.fields)))

@@ -12,21 +12,25 @@ from scoring.tables_io import read_prepared
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module", params=["xgboost", "logreg"])
+@pytest.fixture(scope="module", params=[("xgboost", 4), ("xgboost", 3), ("logreg", None)],
+                ids=["xgboost-depth4", "xgboost-depth3", "logreg"])
 def setup(request, small_dataset):
+    """Depth 4: SHAP from XGBoost's pred_contribs; depth 3: from the tables (`treeshap`); logreg: its own."""
+    name, depth = request.param
     tables = read_prepared(small_dataset)
     history = features.history_features(tables)
     apps = tables["application_train"]
     X, y = features.build_features(apps, history), apps.TARGET.to_numpy()
-    p = models.TrainParams(models=(request.param,))
-    pipeline = models.build_pipeline(request.param, *models.split_columns(X), p, float(y.mean()))
-    if request.param == "xgboost":
-        pipeline.set_params(model__n_estimators=50)
+    p = models.TrainParams(models=(name,))
+    pipeline = models.build_pipeline(name, *models.split_columns(X), p, float(y.mean()))
+    if name == "xgboost":
+        pipeline.set_params(model__n_estimators=50, model__max_depth=depth)
     pipeline.fit(X, y)
     calibrator = IsotonicRegression(out_of_bounds="clip").fit(pipeline.predict_proba(X)[:, 1], y)
-    model = models.CalibratedScorer(pipeline, calibrator, request.param)
+    model = models.CalibratedScorer(pipeline, calibrator, name)
     model.reference_ = np.asarray(pipeline.named_steps["prep"].transform(X), dtype=float).mean(axis=0)
     engine = ScoringEngine(ScoringModel(model, 0.09, "test"), history)
+    assert (engine.tabulated is not None) == (depth == 3)
     return engine, model, tables["application_test"].head(300), history
 
 
