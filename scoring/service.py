@@ -74,35 +74,39 @@ class ProductionLog:
         self.lines.close()
 
 
-def python_value(value: Any) -> Any:
-    """A JSON-friendly scalar: NumPy to Python, NaN to None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
+def json_friendly(column: np.ndarray) -> np.ndarray:
+    """An object array of Python scalars (NumPy to Python, NaN and missing to None), converted in one call."""
+    column = np.asarray(column)
+    listed = column.astype(object)
+    listed[pd.isna(column)] = None
+    return listed
+
+
+def picked_values(scores: Scores, rows: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """The value of each picked field (rows x k), gathered and converted field by field, not reason by reason."""
+    values = np.empty(top.shape, dtype=object)
+    for j in np.unique(top).tolist():
+        at_row, at_rank = np.nonzero(top == j)
+        values[at_row, at_rank] = json_friendly(np.asarray(scores.values[scores.fields[j]])[rows[at_row]])
+    return values
 
 
 def reasons_of(scores: Scores, rows: np.ndarray | range, k: int) -> list[list[dict[str, Any]]]:
     """The k fields that moved each applicant's score the most, in either direction, with a readable sentence."""
     if k <= 0:
         return [[] for _ in rows]
+    rows = np.asarray(rows)
     contributions = scores.contributions[rows]
     k = min(k, contributions.shape[1])
     top = np.argpartition(-np.abs(contributions), k - 1, axis=1)[:, :k]
     picked = np.take_along_axis(contributions, top, axis=1)
     order = np.argsort(-np.abs(picked), axis=1)
     top, picked = np.take_along_axis(top, order, axis=1), np.take_along_axis(picked, order, axis=1)
-    out = []
-    for i, row in enumerate(rows):
-        reasons = []
-        for j, contribution in zip(top[i].tolist(), picked[i].tolist()):
-            field = scores.fields[j]
-            value = python_value(scores.values[field][row])
-            reasons.append({"feature": field, "value": value, "contribution": round(contribution, 5),
-                            "sentence": explain.describe(field, value, contribution)})
-        out.append(reasons)
-    return out
+    fields = np.asarray(scores.fields, dtype=object)[top].tolist()
+    values = picked_values(scores, rows, top).tolist()
+    return [[{"feature": f, "value": v, "contribution": r, "sentence": explain.describe(f, v, c)}
+             for f, v, c, r in zip(f_row, v_row, c_row, r_row)]
+            for f_row, v_row, c_row, r_row in zip(fields, values, picked.tolist(), np.round(picked, 5).tolist())]
 
 
 class ScoringService:
