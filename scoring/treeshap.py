@@ -132,12 +132,14 @@ class TabulatedShap:
 
     @classmethod
     def from_booster(cls, booster: Any, groups: np.ndarray | None = None) -> TabulatedShap | None:
-        """`groups`: features x groups 0/1 matrix (None: one group per feature). None when the model has a tree
-        of more than 8 internal nodes, categorical splits or several outputs: use `pred_contribs` then."""
+        """`groups`: features x groups 0/1 matrix (None: one group per feature). None when the model is not a
+        single-output gbtree or has a tree of more than 8 internal nodes or categorical splits: use `pred_contribs`."""
         model = json.loads(booster.save_raw("json"))["learner"]
-        trees = model["gradient_booster"]["model"].get("trees")
-        if trees is None or int(model["learner_model_param"].get("num_class", "0")) > 1:
-            return None
+        outputs = model["learner_model_param"]
+        if (model["gradient_booster"].get("name") != "gbtree" or int(outputs.get("num_class", "0")) > 1
+                or int(outputs.get("num_target", "1")) > 1):
+            return None  # dart weighs its trees, gblinear has none, several outputs: not tabulated
+        trees = model["gradient_booster"]["model"]["trees"]
         if any(t.get("categories_nodes") or len(np.flatnonzero(np.asarray(t["left_children"]) != -1)) > MAX_NODES
                for t in trees):
             return None

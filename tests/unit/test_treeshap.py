@@ -68,3 +68,11 @@ def test_leaf_shares_sum_to_the_leaf_value_minus_its_expectation():
         hot = np.array([(pattern >> j) & 1 for j in range(3)])
         assert table[pattern].sum() == pytest.approx(2.0 * (hot.prod() - cold.prod()))
     assert shapley_weights(3).tolist() == pytest.approx([1 / 3, 1 / 6, 1 / 3])
+
+
+def test_dart_and_linear_boosters_are_left_to_pred_contribs():
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(200, 3)), rng.integers(0, 2, 200)
+    for booster in ("dart", "gblinear"):
+        model = xgboost.XGBClassifier(n_estimators=5, max_depth=2, booster=booster, n_jobs=1).fit(X, y)
+        assert TabulatedShap.from_booster(model.get_booster()) is None
