@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,16 @@ def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
 
 def paths_from(params: dict[str, Any]) -> Paths:
     return Paths(**{f.name: Path(params["paths"][f.name]) for f in fields(Paths)})
+
+
+def dvc_outputs(pipeline: dict[str, Any], params: dict[str, Any]) -> dict[str, list[str]]:
+    """Stage name -> what it writes (metrics first, then outs), `${paths.x}` resolved from params.yaml."""
+    def resolve(path: str) -> str:
+        return re.sub(r"\$\{paths\.(\w+)\}", lambda m: str(params["paths"][m.group(1)]), path).rstrip("/")
+
+    return {name: [resolve(next(iter(entry)) if isinstance(entry, dict) else entry)
+                   for entry in stage.get("metrics", []) + stage.get("outs", [])]
+            for name, stage in pipeline["stages"].items()}
 
 
 def generator_params(params: dict[str, Any]) -> GeneratorParams:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from pptx.oxml.ns import qn
 from pptx.slide import Slide
 from pptx.util import Inches, Pt
 
-from scoring.config import PARAMS_FILE, configure_logging, load_params, paths_from
+from scoring.config import PARAMS_FILE, configure_logging, dvc_outputs, load_params, paths_from
 from scoring.contract import DAYS_SENTINEL
 from scoring.features import field_family
 
@@ -88,8 +87,8 @@ class Reports:
 
 
 SERVING_FILE = "serving.json"
-CI_WORKFLOW = Path(".github/workflows/ci.yml")
 """Written by `python bench/serve.py --json reports/serving.json` (make bench-serve), committed beside metrics."""
+CI_WORKFLOW = Path(".github/workflows/ci.yml")
 
 
 def existing(path: Path) -> Path:
@@ -98,19 +97,6 @@ def existing(path: Path) -> Path:
                else "build the pipeline outputs first (`dvc repro`), then rerun")
         raise FileNotFoundError(f"{path} not found: {fix}")
     return path
-
-
-def stage_outputs(pipeline: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
-    """Stage name -> its first output (metrics first), `${paths.x}` resolved from params.yaml."""
-    def resolve(path: str) -> str:
-        return re.sub(r"\$\{paths\.(\w+)\}", lambda m: str(params["paths"][m.group(1)]), path)
-
-    outputs = {}
-    for name, stage in pipeline["stages"].items():
-        entries = stage.get("metrics", []) + stage.get("outs", [])
-        written = [next(iter(o)) if isinstance(o, dict) else o for o in entries]
-        outputs[name] = resolve(written[0]) if written else ""
-    return outputs
 
 
 def load_reports(params: dict[str, Any], root: Path = Path(".")) -> Reports:
@@ -130,7 +116,8 @@ def load_reports(params: dict[str, Any], root: Path = Path(".")) -> Reports:
         calibration=pd.read_csv(existing(directory / "evaluate/calibration.csv")),
         drift=read_json("drift.json"),
         serving=json.loads((directory / SERVING_FILE).read_text()) if (directory / SERVING_FILE).exists() else None,
-        stages=stage_outputs(yaml.safe_load(existing(root / "dvc.yaml").read_text()), params),
+        stages={name: (written[0] if written else "") for name, written in
+                dvc_outputs(yaml.safe_load(existing(root / "dvc.yaml").read_text()), params).items()},
         ci_jobs=list(yaml.safe_load((root / CI_WORKFLOW).read_text())["jobs"]) if (root / CI_WORKFLOW).exists() else [],
     )
 

@@ -99,10 +99,7 @@ class ScoringEngine:
             matrix = xgboost.DMatrix(X, nthread=1)
             probability = self.calibrated(self.booster.predict(matrix))
             contribs = self.booster.predict(matrix, pred_contribs=True)[:, :-1] @ self.to_fields
-        elif self.booster is not None:  # no DMatrix: the model's own prediction, SHAP from the tables
-            probability = self.calibrated(self.booster.inplace_predict(X))
-            contribs = (self.contributions(X) if explain_scores else np.zeros((len(ids), len(self.fields))))
-        else:
+        else:  # no DMatrix: inplace_predict for XGBoost, SHAP from the tables
             probability = self.calibrated(self.raw_scores(X))
             contribs = self.contributions(X) if explain_scores else np.zeros((len(ids), len(self.fields)))
         return Scores(probability, probability >= self.threshold, contribs, self.fields, columns)

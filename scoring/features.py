@@ -256,14 +256,21 @@ class HistoryLookup:
     def counts(self) -> np.ndarray:
         return np.array([name.endswith("_COUNT") for name in self.columns], dtype=bool)
 
+    def row_of(self, ids: np.ndarray) -> np.ndarray:
+        """Each id's row in the lookup, -1 for an applicant without history: a hash lookup for a few ids,
+        pandas' indexer for many."""
+        ids = np.asarray(ids)
+        if len(ids) <= 16:
+            return np.array([self.positions.get(key, -1) for key in ids.tolist()], dtype=np.intp)
+        return self.index.get_indexer(ids)
+
+    def found(self, ids: np.ndarray) -> np.ndarray:
+        return self.row_of(ids) >= 0
+
     def rows(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """History columns for `ids`: missing for an unknown applicant (a first-time customer); a count is 0
         wherever the applicant has no row in that table."""
-        ids = np.asarray(ids)
-        if len(ids) <= 16:
-            position = np.array([self.positions.get(key, -1) for key in ids.tolist()], dtype=np.intp)
-        else:
-            position = self.index.get_indexer(ids)
+        position = self.row_of(ids)
         known = position >= 0
         values = np.full((len(position), len(self.columns)), np.nan)
         values[known] = self.values[position[known]]

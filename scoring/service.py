@@ -119,8 +119,6 @@ class ScoringService:
                      "alias": scoring.alias, "threshold": scoring.threshold, "model_family": scoring.model.model_name,
                      "metrics": scoring.metrics, "features": self.engine.columns, "fields": self.engine.fields,
                      **(info or {})}
-        self.known_ids = set(history.index.tolist())
-        self.known_id_array = history.index.to_numpy(dtype="float64")
         self.single = api_schema.applicant_adapter()
         self.batch_model = api_schema.batch_model()
         self.categorical = features.CATEGORICAL
@@ -191,12 +189,12 @@ class ScoringService:
     def score_applicants(self, applicants: list[dict[str, Any]], ks: list[int]) -> list[dict[str, Any]]:
         """Validated applicants of `POST /score` requests, scored in one engine call (one for a single request,
         several when Ray Serve batches concurrent ones); `ks[i]` reasons for the i-th."""
-        identifiers = [int(a["SK_ID_CURR"]) if a["SK_ID_CURR"] is not None else None for a in applicants]
+        known = np.array([a["SK_ID_CURR"] is not None for a in applicants])
+        ids = np.array([int(a["SK_ID_CURR"]) if ok else -1 for a, ok in zip(applicants, known)])
         columns = {name: [a[name] for a in applicants] for name in features.APPLICATION_INPUTS}
-        ids = np.array([i if i is not None else -1 for i in identifiers])
         scores = self.engine.score(columns, ids, explain_scores=max(ks) > 0)
         reasons = reasons_of(scores, range(len(applicants)), max(ks))  # top-k of each is a prefix of its top-max
-        results = [self.result(scores, row, identifiers[row], reasons[row][:k]) for row, k in enumerate(ks)]
+        results = self.results(scores, ids, known, [r[:k] for r, k in zip(reasons, ks)])
         if self.log is not None:
             for applicant, result in zip(applicants, results):
                 self.log.single(applicant, result["probability"], result["decision"], self.info["version"])
@@ -224,17 +222,11 @@ class ScoringService:
                 replies[index] = reply
         return replies
 
-    def result(self, scores: Scores, row: int, identifier: Any, reasons: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"SK_ID_CURR": identifier, "probability": round(float(scores.probability[row]), 6),
-                "decision": "refused" if scores.refused[row] else "granted",
-                "threshold": self.engine.threshold, "model_version": self.info["version"],
-                "history_found": identifier in self.known_ids, "reasons": reasons}
-
     def results(self, scores: Scores, ids: np.ndarray, known: np.ndarray, reasons: list[list[dict[str, Any]]]
                 ) -> list[dict[str, Any]]:
-        """`result` for a whole batch, each column converted once (a dict per row is all that is left)."""
+        """One answer per scored row, each column converted once (a dict per row is all that is left)."""
         identifiers = [int(i) if ok else None for i, ok in zip(ids.tolist(), known.tolist())]
-        found = (known & np.isin(ids, self.known_id_array)).tolist()
+        found = (known & self.engine.history.found(np.where(known, ids, -1).astype("int64"))).tolist()
         decisions = np.where(scores.refused, "refused", "granted").tolist()
         threshold, version = self.engine.threshold, self.info["version"]
         return [{"SK_ID_CURR": i, "probability": p, "decision": d, "threshold": threshold, "model_version": version,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scoring.config import dvc_outputs
 from serve import manifest
 from serve.run import CONFIG, application_settings, argument_parser, load_config
 
@@ -99,21 +100,14 @@ def dockerfile_copies() -> list[tuple[list[str], str]]:
     return copies
 
 
-def dvc_outputs(paths: dict[str, str]) -> list[str]:
-    """Every path a dvc.yaml stage writes (outs and metrics), `${paths.x}` resolved from params.yaml."""
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    written = [next(iter(entry)) if isinstance(entry, dict) else entry
-               for stage in stages.values() for entry in stage.get("outs", []) + stage.get("metrics", [])]
-    return [re.sub(r"\$\{paths\.(\w+)\}", lambda m: str(paths[m.group(1)]), path).rstrip("/") for path in written]
-
-
 def test_the_image_copies_what_the_service_reads_and_nothing_the_ignore_file_drops():
     params = yaml.safe_load((REPO / "params.yaml").read_text())["paths"]
     served = {f"{params['models']}/model.joblib", f"{params['features']}/history.parquet",
               f"{params['reports']}/threshold.json", f"{params['reports']}/metrics.json"}
     sources = {source.rstrip("/") for group, _ in dockerfile_copies() for source in group}
     assert served <= sources, "the Dockerfile misses a file the service reads"
-    outputs = dvc_outputs(params)
+    outputs = [out for written in dvc_outputs(yaml.safe_load((REPO / "dvc.yaml").read_text()),
+                                              {"paths": params}).values() for out in written]
     for source in sources:
         made_by_dvc = any(source == out or source.startswith(out + "/") for out in outputs)
         assert (REPO / source).exists() or made_by_dvc, f"COPY {source}: neither in git nor a dvc.yaml output"
