@@ -7,17 +7,53 @@ a service logged 86 of the 240 requests it answered while a second instance ran)
 each run free ports and its own files; `bind_haproxy_to_loopback` (a Ray worker setup hook, so it runs in the
 process that renders the config) binds those listeners to 127.0.0.1. The HTTP listener itself follows
 `http_options.host` (127.0.0.1 by default).
+
+`free_port` chooses ports outside the kernel's ephemeral range: a port from `bind(0)` comes from the pool that Ray's
+workers draw their gRPC servers and outgoing connections from, so one of them can take it before the server it was
+chosen for binds it (seen in CI: a core worker listened on the fallback proxy's port 36519, and the service died
+with "Failed to bind to address '127.0.0.1:36519'").
 """
 from __future__ import annotations
 
+import random
 import socket
 from pathlib import Path
 
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+CHOSEN_PORTS = range(20000, 65536)  # above Ray's fixed ports (6379, 8265, 10001, workers 10002-19999 when set)
+_handed_out: set[int] = set()
+_random = random.Random()
 
-def free_port() -> int:
+
+def ephemeral_ports(settings: Path = EPHEMERAL_RANGE_FILE) -> range:
+    """The ports the kernel hands out for `bind(0)` and outgoing connections (Linux's default where unreadable)."""
+    try:
+        low, high = (int(value) for value in settings.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def is_free(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(attempts: int = 500) -> int:
+    """A port free on 127.0.0.1 now that the kernel never hands out by itself and this process has not handed out
+    before, so only another explicit choice can take it before its server binds it."""
+    ephemeral = ephemeral_ports()
+    candidates = [port for port in CHOSEN_PORTS if port not in ephemeral and port not in _handed_out]
+    for port in _random.sample(candidates, min(attempts, len(candidates))):
+        if is_free(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free 127.0.0.1 port among {attempts} tried outside the ephemeral range "
+                       f"{ephemeral.start}-{ephemeral.stop - 1}")
 
 
 def haproxy_environment(run_dir: Path) -> dict[str, str]:

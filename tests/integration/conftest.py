@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from serve.loopback import free_port
 from tools.pr_metrics_diff import use_small_params
 
 from ..conftest import REPO
@@ -46,15 +47,15 @@ def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def free_port() -> int:
-    import socket
+def log_tail(log: Path | None, lines: int = 60) -> str:
+    """The last lines of a server's log, for an error message (a server that dies in CI must say why)."""
+    if log is None or not log.exists():
+        return ""
+    text = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"\n--- last {len(text)} lines of {log} ---\n" + "\n".join(text)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180, log: Path | None = None) -> None:
     import time
 
     import httpx
@@ -62,14 +63,14 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> 
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the service exited with {process.returncode} before answering {url}")
+            raise RuntimeError(f"the service exited with {process.returncode} before answering {url}{log_tail(log)}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
+    raise TimeoutError(f"{url} did not answer within {timeout} s{log_tail(log)}")
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 60) -> None:
@@ -90,14 +91,15 @@ def live_service(small_pipeline: Path, tmp_path_factory: pytest.TempPathFactory)
     pipeline's model; yields (base URL, production log folder); stopped (Ray included) at the end of the session."""
     port = free_port()
     log_dir = tmp_path_factory.mktemp("production")
-    output = open(tmp_path_factory.mktemp("serve-logs") / "serve.log", "w")  # noqa: SIM115
+    log = tmp_path_factory.mktemp("serve-logs") / "serve.log"
+    output = open(log, "w")  # noqa: SIM115
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     process = subprocess.Popen(
         [sys.executable, "-m", "serve.run", "--pipeline-model", "--port", str(port), "--project-root",
          str(small_pipeline), "--production-log", str(log_dir)], cwd=REPO, env=env, stdout=output, stderr=output)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{url}/health", process)
+        wait_until_up(f"{url}/health", process, log=log)
         yield url, log_dir
     finally:
         stop_process(process)

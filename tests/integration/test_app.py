@@ -14,7 +14,7 @@ from app import charts, form
 from scoring import api_schema, contract
 
 from ..conftest import REPO
-from .conftest import free_port
+from serve.loopback import free_port
 
 pytestmark = pytest.mark.integration
 

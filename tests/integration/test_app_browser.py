@@ -17,7 +17,9 @@ from scoring import api_schema
 
 from ..conftest import REPO
 from .browser import CHROMIUM, Browser
-from .conftest import free_port, stop_process, wait_until_up
+from serve.loopback import free_port
+
+from .conftest import stop_process, wait_until_up
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +38,8 @@ def streamlit_app(live_service, small_pipeline, tmp_path_factory):
     """`streamlit run app/streamlit_app.py` on a free port, pointed at the live service and the small project."""
     url, _ = live_service
     port = free_port()
-    log = open(tmp_path_factory.mktemp("streamlit") / "streamlit.log", "w")  # noqa: SIM115
+    log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    log = open(log_path, "w")  # noqa: SIM115
     env = {**os.environ, "SCORING_API_URL": url, "PROJECT_ROOT": str(small_pipeline),
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     process = subprocess.Popen(
@@ -45,7 +48,7 @@ def streamlit_app(live_service, small_pipeline, tmp_path_factory):
         cwd=REPO, env=env, stdout=log, stderr=log)
     app_url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{app_url}/_stcore/health", process, timeout=60)
+        wait_until_up(f"{app_url}/_stcore/health", process, timeout=60, log=log_path)
         assert httpx.get(f"{app_url}/_stcore/health", timeout=5).text == "ok"
         yield app_url
     finally:

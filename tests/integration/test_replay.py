@@ -8,7 +8,7 @@ from scoring.production_log import read_production_log
 from serve import replay
 
 from ..conftest import REPO
-from .conftest import free_port
+from serve.loopback import free_port
 
 pytestmark = pytest.mark.integration
 ROWS = 120

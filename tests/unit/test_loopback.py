@@ -1,0 +1,43 @@
+"""Ports for the service's listeners: free, on 127.0.0.1, and never from the kernel's ephemeral pool (where Ray's
+workers take theirs between the choice and the bind)."""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from serve import loopback
+
+
+def test_chosen_ports_are_free_distinct_and_outside_the_ephemeral_range():
+    ephemeral = loopback.ephemeral_ports()
+    ports = [loopback.free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert not [port for port in ports if port in ephemeral]
+    for port in ports[:5]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+
+
+def test_a_port_in_use_is_never_chosen(monkeypatch: pytest.MonkeyPatch):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        busy = held.getsockname()[1]
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", 0))
+            spare = other.getsockname()[1]
+        monkeypatch.setattr(loopback, "CHOSEN_PORTS", [busy, spare])
+        monkeypatch.setattr(loopback, "ephemeral_ports", lambda: range(0))
+        monkeypatch.setattr(loopback, "_handed_out", set())
+        assert loopback.free_port() == spare
+        with pytest.raises(RuntimeError, match="no free 127.0.0.1 port"):
+            loopback.free_port()  # the spare one is handed out, the other is busy
+
+
+def test_the_ephemeral_range_is_read_from_the_kernels_setting(tmp_path: Path):
+    setting = tmp_path / "ip_local_port_range"
+    setting.write_text("40000\t50000\n")
+    assert loopback.ephemeral_ports(setting) == range(40000, 50001)
+    assert loopback.ephemeral_ports(tmp_path / "absent") == range(32768, 61000)
