@@ -20,7 +20,9 @@ import socket
 from pathlib import Path
 
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-CHOSEN_PORTS = range(20000, 65536)  # above Ray's fixed ports (6379, 8265, 10001, workers 10002-19999 when set)
+# Between Ray's fixed ports (6379, 8265, 10001, workers 10002-19999 where set) and the ports Ray Serve's replicas
+# take for direct ingress (HTTP 30000-31000, gRPC 40000-41000), and below the ephemeral range.
+CHOSEN_PORTS = range(20000, 30000)
 _handed_out: set[int] = set()
 _random = random.Random()
 

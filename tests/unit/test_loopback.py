@@ -1,5 +1,5 @@
 """Ports for the service's listeners: free, on 127.0.0.1, and never from the kernel's ephemeral pool (where Ray's
-workers take theirs between the choice and the bind)."""
+workers take theirs between the choice and the bind), nor from the ports Ray Serve gives its replicas."""
 from __future__ import annotations
 
 import socket
@@ -14,7 +14,7 @@ def test_chosen_ports_are_free_distinct_and_outside_the_ephemeral_range():
     ephemeral = loopback.ephemeral_ports()
     ports = [loopback.free_port() for _ in range(50)]
     assert len(set(ports)) == len(ports)
-    assert not [port for port in ports if port in ephemeral]
+    assert not [port for port in ports if port in ephemeral or port not in loopback.CHOSEN_PORTS]
     for port in ports[:5]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
