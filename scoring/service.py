@@ -49,6 +49,11 @@ def json_reply(payload: Any, status: int = 200) -> Reply:
     return Reply(status, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
+def internal_error_reply() -> Reply:
+    """A bug must not take the service down: the caller logs it with its traceback, the client gets this 500."""
+    return json_reply({"detail": [problem("server", "internal error (logged); the request was not scored")]}, 500)
+
+
 class ProductionLog:
     """What the service saw and answered, for the drift stage: JSON lines for single requests, one Parquet file
     per batch. One file per process (replicas never share a file), appended line by line."""
@@ -167,10 +172,9 @@ class ScoringService:
             return json_reply({"detail": [problem("path", f"no such endpoint {path}; see /docs")]}, 404)
         except RequestError as error:
             return json_reply(error.body(), error.status)
-        except Exception:  # a bug must not take the service down; it is logged with its traceback
+        except Exception:
             logger.exception("internal error on %s %s", method, path)
-            return json_reply({"detail": [problem("server", "internal error (logged); the request was not scored")]},
-                              500)
+            return internal_error_reply()
 
     # ---- one applicant ------------------------------------------------------------------------------------------
     def score_one(self, body: bytes, k: int = DEFAULT_REASONS) -> dict[str, Any]:
@@ -214,10 +218,9 @@ class ScoringService:
             try:
                 results = [json_reply(r) for r in self.score_applicants([a for _, a, _ in valid],
                                                                         [k for _, _, k in valid])]
-            except Exception:  # a bug must not take the service down; it is logged with its traceback
+            except Exception:
                 logger.exception("internal error on POST /score (%d requests together)", len(valid))
-                results = [json_reply({"detail": [problem("server", "internal error (logged); the request was "
-                                                                    "not scored")]}, 500)] * len(valid)
+                results = [internal_error_reply()] * len(valid)
             for (index, _, _), reply in zip(valid, results):
                 replies[index] = reply
         return replies
