@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from scoring import api_schema  # noqa: E402
-from serve.loopback import free_port  # noqa: E402
+from serve.loopback import free_port, wait_until_answering  # noqa: E402
 
 logger = logging.getLogger("bench.serve")
 WRK_SCRIPT = """
@@ -55,19 +55,12 @@ end
 def start(command: list[str], port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{' '.join(command)} exited early; see {log}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return process
-        except OSError:
-            pass
-        time.sleep(1)
-    raise SystemExit(f"{' '.join(command)} did not answer on port {port}; see {log}")
+    try:
+        wait_until_answering(f"http://127.0.0.1:{port}/health", 240, lambda: process.poll() is None, log)
+    except (RuntimeError, TimeoutError) as error:
+        stop(process)
+        raise SystemExit(f"{' '.join(command)}: {error}") from None
+    return process
 
 
 def stop(process: subprocess.Popen) -> None:

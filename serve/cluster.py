@@ -39,8 +39,9 @@ from typing import Any
 
 import psutil
 
-from serve.loopback import free_port, haproxy_environment
-from serve.run import CONFIG, FAST_INGRESS, QUIET, application_settings, load_config
+from serve.loopback import free_port, haproxy_environment, wait_until_answering
+from serve.run import (FAST_INGRESS, QUIET, add_application_options, application_args, application_overrides,
+                       deploy, load_config, runtime_env)
 
 logger = logging.getLogger("serve.cluster")
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,33 +213,8 @@ class Driver:
 
 
 def deployment_runtime_env(state: ClusterState) -> dict[str, Any]:
-    """As serve/run.py: the quiet and ingress switches for the job's actors, HAProxy's listeners on 127.0.0.1."""
-    return {"env_vars": {**QUIET, **(FAST_INGRESS if state.fast_ingress else {})},
-            "worker_process_setup_hook": "serve.loopback.bind_haproxy_to_loopback"}
-
-
-def application_args(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """The app's arguments of the config with these overrides, its project root made absolute for every node."""
-    args = {**application_settings(config)[1], **overrides}
-    args["project_root"] = str(Path(args.get("project_root", ".")).resolve())
-    return args
-
-
-def deploy(state: ClusterState, config: dict[str, Any], args: dict[str, Any],
-           deployment_overrides: dict[str, Any]) -> None:
-    """The application of serve/config.yaml with these arguments; returns once its replicas are running."""
-    from ray import serve
-
-    from serve.app import CreditScoring
-
-    app_entry, _, options = application_settings(config)
-    options.update(deployment_overrides)
-    host = config.get("http_options", {}).get("host", "127.0.0.1")
-    serve.start(proxy_location=config.get("proxy_location", "HeadOnly"),
-                http_options={"host": host, "port": state.http_port})
-    serve.run(CreditScoring.options(**options).bind(**args), name=app_entry["name"],
-              route_prefix=app_entry.get("route_prefix", "/"))
-    logger.info("deployed %s: %s", app_entry["name"], options)
+    """As serve/run.py: the quiet and ingress switches for the job's actors."""
+    return runtime_env({**QUIET, **(FAST_INGRESS if state.fast_ingress else {})})
 
 
 def shutdown_application(state: ClusterState) -> None:
@@ -284,20 +260,6 @@ def replica_placement() -> list[dict[str, Any]]:
         placement.append({"replica": actor["name"].removeprefix(REPLICA_PREFIX), "node_id": node_id, "pid": pid,
                           "head": node_id in heads})
     return sorted(placement, key=lambda r: (not r["head"], r["replica"]))
-
-
-def wait_for_health(url: str, timeout: float = 120) -> None:
-    import httpx
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url}/health did not answer within {timeout:.0f} s")
 
 
 # ---- measurement --------------------------------------------------------------------------------------------------
@@ -369,9 +331,9 @@ def up(run_dir: Path, config: dict[str, Any], overrides: dict[str, Any], replica
     try:
         start_nodes(state, run_dir)
         with Driver(state, deployment_runtime_env(state)):
-            deploy(state, config, args, {"num_replicas": replicas, "max_replicas_per_node": 1})
+            deploy(config, args, {"num_replicas": replicas, "max_replicas_per_node": 1}, port=state.http_port)
             report = {"nodes": alive_nodes(), "replicas": replica_placement()}
-        wait_for_health(state.url)
+        wait_until_answering(f"{state.url}/health", 120)
         report.update(url=state.url, gcs_address=state.gcs_address,
                       ingress="haproxy" if fast_ingress else "ray proxy")
         if requests:
@@ -440,15 +402,11 @@ def log_report(report: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("up", "down", "status"))
-    parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument("--project-root", type=Path, help="where params.yaml and the pipeline outputs are")
-    parser.add_argument("--pipeline-model", action="store_true", help="serve data/models, not the MLflow champion")
-    parser.add_argument("--production-log", help="folder of the production log ('' to switch it off)")
+    add_application_options(parser)
     parser.add_argument("--port", type=int, help="HTTP port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--replicas", type=int, default=2, choices=(1, 2), help="at most one per node")
     parser.add_argument("--requests", type=int, default=500, help="requests of the measurement (0: none)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients of the measurement")
-    parser.add_argument("--default-proxy", action="store_true", help="Ray's Python proxy instead of HAProxy")
     parser.add_argument("--run-dir", type=Path, default=RUN_DIR, help="where the state and node logs are")
     parser.add_argument("--json", action="store_true", help="status: print JSON")
     return parser.parse_args(argv)
@@ -470,13 +428,8 @@ def main(argv: list[str] | None = None) -> None:
             log_report(report)
             logger.info("running: %s %s", report["running"], report.get("applications", ""))
     else:
-        overrides: dict[str, Any] = {"registry": False} if ns.pipeline_model else {}
-        if ns.project_root is not None:
-            overrides["project_root"] = str(ns.project_root.resolve())
-        if ns.production_log is not None:
-            overrides["production_log"] = ns.production_log or False
-        report = up(ns.run_dir, load_config(ns.config), overrides, ns.replicas, ns.port, not ns.default_proxy,
-                    ns.requests, ns.clients)
+        report = up(ns.run_dir, load_config(ns.config), application_overrides(ns), ns.replicas, ns.port,
+                    not ns.default_proxy, ns.requests, ns.clients)
         log_report(report)
         logger.info("scoring service on 2 nodes: %s/score; stop with `python -m serve.cluster down`", report["url"])
 

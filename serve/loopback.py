@@ -12,12 +12,19 @@ process that renders the config) binds those listeners to 127.0.0.1. The HTTP li
 workers draw their gRPC servers and outgoing connections from, so one of them can take it before the server it was
 chosen for binds it (seen in CI: a core worker listened on the fallback proxy's port 36519, and the service died
 with "Failed to bind to address '127.0.0.1:36519'").
+
+`wait_until_answering` is the one wait for a local server (the service, the app, a cluster, a benchmark target):
+it polls a health URL and, if the server dies or never answers, says so with the end of the server's log.
 """
 from __future__ import annotations
 
+import http.client
 import random
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 # Between Ray's fixed ports (6379, 8265, 10001, workers 10002-19999 where set) and the ports Ray Serve's replicas
@@ -84,3 +91,36 @@ def bind_haproxy_to_loopback() -> None:
         .replace("bind :{{ config.metrics_port }}", "bind 127.0.0.1:{{ config.metrics_port }}")
         .replace("bind *:{{ config.stats_port }}", "bind 127.0.0.1:{{ config.stats_port }}")
     )
+
+
+def answers(url: str, timeout: float = 2) -> bool:
+    """GET `url` answers 200 (plain http.client: no proxy from the environment comes between)."""
+    parts = urlsplit(url)
+    try:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+        connection.request("GET", parts.path or "/")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def log_tail(log: Path | None, lines: int = 60) -> str:
+    """The last lines of a server's log, for an error message: a server that dies must say why."""
+    if log is None or not log.exists():
+        return ""
+    text = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"\n--- last {len(text)} lines of {log} ---\n" + "\n".join(text)
+
+
+def wait_until_answering(url: str, timeout: float, running: Callable[[], bool] | None = None,
+                         log: Path | None = None) -> None:
+    """Until GET `url` answers 200: RuntimeError as soon as `running()` is false (the server died), TimeoutError
+    after `timeout` seconds; both end with the tail of `log`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if answers(url):
+            return
+        if running is not None and not running():
+            raise RuntimeError(f"the server stopped before answering {url}{log_tail(log)}")
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s{log_tail(log)}")

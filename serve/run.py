@@ -40,6 +40,35 @@ def application_settings(config: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     return app, dict(app.get("args", {})), options
 
 
+def application_args(config: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The app's arguments of the config with these overrides, its project root made absolute (for every node)."""
+    args = {**application_settings(config)[1], **(overrides or {})}
+    args["project_root"] = str(Path(args.get("project_root", ".")).resolve())
+    return args
+
+
+def runtime_env(env_vars: dict[str, str]) -> dict[str, Any]:
+    """The job's environment for its actors: these variables, and HAProxy's listeners kept on 127.0.0.1."""
+    return {"env_vars": env_vars, "worker_process_setup_hook": "serve.loopback.bind_haproxy_to_loopback"}
+
+
+def deploy(config: dict[str, Any], args: dict[str, Any], deployment_overrides: dict[str, Any] | None = None,
+           host: str | None = None, port: int | None = None) -> str:
+    """Serve's ingress and the config's application with these arguments (Ray is up); return the base URL."""
+    from ray import serve
+
+    from serve.app import CreditScoring
+
+    app_entry, _, options = application_settings(config)
+    options.update(deployment_overrides or {})
+    http = config.get("http_options", {})
+    host, port = host or http.get("host", "127.0.0.1"), int(port or http.get("port", 8000))
+    serve.start(proxy_location=config.get("proxy_location", "HeadOnly"), http_options={"host": host, "port": port})
+    serve.run(CreditScoring.options(**options).bind(**args), name=app_entry["name"],
+              route_prefix=app_entry.get("route_prefix", "/"))
+    return f"http://{host}:{port}"
+
+
 def start(config: dict[str, Any], port: int | None = None, fast_ingress: bool = True, num_cpus: int | None = None,
           overrides: dict[str, Any] | None = None, deployment_overrides: dict[str, Any] | None = None,
           host: str | None = None) -> str:
@@ -49,28 +78,11 @@ def start(config: dict[str, Any], port: int | None = None, fast_ingress: bool = 
     for key, value in {**QUIET, **ingress}.items():
         os.environ.setdefault(key, value)
     import ray
-    from ray import serve
 
-    from serve.app import CreditScoring
-
-    app_entry, args, options = application_settings(config)
-    args.update(overrides or {})
-    options.update(deployment_overrides or {})
-    args["project_root"] = str(Path(args.get("project_root", ".")).resolve())
-    http = {**config.get("http_options", {})}
-    if port is not None:
-        http["port"] = port
-    if host is not None:
-        http["host"] = host
     ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-             logging_level=logging.WARNING,
-             _temp_dir=str(temp_dir), runtime_env={
-                 "env_vars": {key: os.environ[key] for key in (*QUIET, *ingress) if key in os.environ},
-                 "worker_process_setup_hook": "serve.loopback.bind_haproxy_to_loopback"})
-    serve.start(http_options={"host": http.get("host", "127.0.0.1"), "port": int(http.get("port", 8000))})
-    serve.run(CreditScoring.options(**options).bind(**args), name=app_entry["name"],
-              route_prefix=app_entry.get("route_prefix", "/"))
-    return f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}"
+             logging_level=logging.WARNING, _temp_dir=str(temp_dir),
+             runtime_env=runtime_env({key: os.environ[key] for key in (*QUIET, *ingress) if key in os.environ}))
+    return deploy(config, application_args(config, overrides), deployment_overrides, host, port)
 
 
 def stop() -> None:
@@ -81,17 +93,32 @@ def stop() -> None:
     ray.shutdown()
 
 
-def argument_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_application_options(parser: argparse.ArgumentParser) -> None:
+    """What serve.run and serve.cluster both let the command line change: the model, project, log and ingress."""
     parser.add_argument("--config", type=Path, default=CONFIG)
-    parser.add_argument("--host", help="address to bind (default: serve/config.yaml's, 127.0.0.1); 0.0.0.0 in a "
-                                       "container")
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--replicas", type=int)
     parser.add_argument("--pipeline-model", action="store_true", help="serve data/models, not the MLflow champion")
     parser.add_argument("--project-root", type=Path, help="where params.yaml and the pipeline outputs are")
     parser.add_argument("--production-log", help="folder of the production log ('' to switch it off)")
     parser.add_argument("--default-proxy", action="store_true", help="Ray's Python proxy instead of HAProxy")
+
+
+def application_overrides(ns: argparse.Namespace) -> dict[str, Any]:
+    """The application arguments that those options change."""
+    overrides: dict[str, Any] = {"registry": False} if ns.pipeline_model else {}
+    if ns.project_root is not None:
+        overrides["project_root"] = str(ns.project_root)
+    if ns.production_log is not None:
+        overrides["production_log"] = ns.production_log or False
+    return overrides
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", help="address to bind (default: serve/config.yaml's, 127.0.0.1); 0.0.0.0 in a "
+                                       "container")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--replicas", type=int)
+    add_application_options(parser)
     parser.add_argument("--batch-size", type=int, help="concurrent POST /score requests scored together (1: none)")
     return parser
 
@@ -101,11 +128,7 @@ def main(argv: list[str] | None = None) -> None:
 
     configure_logging()
     ns = argument_parser().parse_args(argv)
-    overrides: dict[str, Any] = {"registry": False} if ns.pipeline_model else {}
-    if ns.project_root is not None:
-        overrides["project_root"] = str(ns.project_root)
-    if ns.production_log is not None:
-        overrides["production_log"] = ns.production_log or False
+    overrides = application_overrides(ns)
     if ns.batch_size is not None:
         overrides["batch_size"] = ns.batch_size
     deployment = {"num_replicas": ns.replicas} if ns.replicas else {}

@@ -10,7 +10,6 @@ service's own SIGTERM handler).
 from __future__ import annotations
 
 import argparse
-import http.client
 import logging
 import os
 import signal
@@ -19,18 +18,11 @@ import sys
 import time
 from pathlib import Path
 
+from serve.loopback import answers, wait_until_answering
+
 logger = logging.getLogger("serve.stack")
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / ".run"
-
-
-def answers(port: int, path: str) -> bool:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection.request("GET", path)
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
 
 
 def launch(name: str, command: list[str], env: dict[str, str]) -> int:
@@ -51,18 +43,14 @@ def alive(pid: int) -> bool:
 
 
 def wait_for(name: str, pid: int, port: int, path: str, timeout: float) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if answers(port, path):
-            return
-        if not alive(pid):
-            raise SystemExit(f"{name} stopped while starting; see {RUN / (name + '.log')}")
-        time.sleep(1)
-    raise SystemExit(f"{name} did not answer on 127.0.0.1:{port} within {timeout:.0f} s; see {RUN / (name + '.log')}")
+    try:
+        wait_until_answering(f"http://127.0.0.1:{port}{path}", timeout, lambda: alive(pid), RUN / f"{name}.log")
+    except (RuntimeError, TimeoutError) as error:
+        raise SystemExit(f"{name}: {error}") from None
 
 
 def up(api_port: int, app_port: int) -> None:
-    if answers(api_port, "/health"):
+    if answers(f"http://127.0.0.1:{api_port}/health"):
         raise SystemExit(f"something already answers on 127.0.0.1:{api_port}: `make stop` (or choose API_PORT=...)")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from serve.loopback import free_port
+from serve.loopback import free_port, wait_until_answering
 from tools.pr_metrics_diff import use_small_params
 
 from ..conftest import REPO
@@ -47,32 +47,6 @@ def small_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def log_tail(log: Path | None, lines: int = 60) -> str:
-    """The last lines of a server's log, for an error message (a server that dies in CI must say why)."""
-    if log is None or not log.exists():
-        return ""
-    text = log.read_text(errors="replace").splitlines()[-lines:]
-    return f"\n--- last {len(text)} lines of {log} ---\n" + "\n".join(text)
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180, log: Path | None = None) -> None:
-    import time
-
-    import httpx
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited with {process.returncode} before answering {url}{log_tail(log)}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s{log_tail(log)}")
-
-
 def stop_process(process: subprocess.Popen, timeout: float = 60) -> None:
     import signal
 
@@ -99,7 +73,7 @@ def live_service(small_pipeline: Path, tmp_path_factory: pytest.TempPathFactory)
          str(small_pipeline), "--production-log", str(log_dir)], cwd=REPO, env=env, stdout=output, stderr=output)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{url}/health", process, log=log)
+        wait_until_answering(f"{url}/health", 180, lambda: process.poll() is None, log)
         yield url, log_dir
     finally:
         stop_process(process)

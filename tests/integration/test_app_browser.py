@@ -17,9 +17,9 @@ from scoring import api_schema
 
 from ..conftest import REPO
 from .browser import CHROMIUM, Browser
-from serve.loopback import free_port
+from serve.loopback import free_port, wait_until_answering
 
-from .conftest import stop_process, wait_until_up
+from .conftest import stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def streamlit_app(live_service, small_pipeline, tmp_path_factory):
         cwd=REPO, env=env, stdout=log, stderr=log)
     app_url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{app_url}/_stcore/health", process, timeout=60, log=log_path)
+        wait_until_answering(f"{app_url}/_stcore/health", 60, lambda: process.poll() is None, log_path)
         assert httpx.get(f"{app_url}/_stcore/health", timeout=5).text == "ok"
         yield app_url
     finally:

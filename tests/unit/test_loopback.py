@@ -41,3 +41,33 @@ def test_the_ephemeral_range_is_read_from_the_kernels_setting(tmp_path: Path):
     setting.write_text("40000\t50000\n")
     assert loopback.ephemeral_ports(setting) == range(40000, 50001)
     assert loopback.ephemeral_ports(tmp_path / "absent") == range(32768, 61000)
+
+
+def test_waiting_ends_when_the_server_answers_and_says_why_when_it_died(tmp_path: Path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", loopback.free_port()), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        loopback.wait_until_answering(f"{url}/health", 10, lambda: True)
+        assert not loopback.answers(f"{url}/missing")
+        log = tmp_path / "server.log"
+        log.write_text("starting\nOSError: address already in use\n")
+        with pytest.raises(RuntimeError, match="(?s)stopped before answering.*address already in use"):
+            loopback.wait_until_answering(f"{url}/missing", 10, lambda: False, log)
+        with pytest.raises(TimeoutError, match="did not answer within 1 s"):
+            loopback.wait_until_answering(f"{url}/missing", 1)
+    finally:
+        server.shutdown()
+        server.server_close()
