@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -56,16 +56,20 @@ def internal_error_reply() -> Reply:
 
 class ProductionLog:
     """What the service saw and answered, for the drift stage: JSON lines for single requests, one Parquet file
-    per batch. One file per process (replicas never share a file), appended line by line."""
+    per batch. One file per process (replicas never share a file), appended line by line. The file is made at the
+    first request: a service that answered nothing leaves nothing, so the drift stage has no reason to rerun."""
 
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.lines = open(self.directory / f"requests-{os.getpid()}.jsonl", "ab", buffering=0)  # noqa: SIM115
+        self.path = self.directory / f"requests-{os.getpid()}.jsonl"
+        self.lines: BinaryIO | None = None
 
     def single(self, applicant: dict[str, Any], probability: float, decision: str, version: str | None) -> None:
         record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "model_version": version,
                   "applicant": applicant, "probability": probability, "decision": decision}
+        if self.lines is None:
+            self.lines = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open while the service runs
         self.lines.write(orjson.dumps(record) + b"\n")
 
     def batch(self, frame: pd.DataFrame, scores: Scores, version: str | None) -> None:
@@ -76,7 +80,8 @@ class ProductionLog:
         logged.to_parquet(self.directory / f"batch-{stamp}-{os.getpid()}.parquet", index=False)
 
     def close(self) -> None:
-        self.lines.close()
+        if self.lines is not None:
+            self.lines.close()
 
 
 def json_friendly(column: np.ndarray) -> np.ndarray:

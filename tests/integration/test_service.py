@@ -230,6 +230,17 @@ def test_what_was_scored_is_in_the_production_log(service, applicants):
     assert {"probability", "decision", "AMT_INCOME_TOTAL"} <= set(logged.columns) and len(logged) >= 4
 
 
+def test_a_service_that_scored_nothing_leaves_no_log_file(project, applicants, tmp_path):
+    """Every start of the service would otherwise add an empty file, and with it a rerun of the drift stage."""
+    root, params = project
+    quiet = ScoringService.from_params(params, root, prefer_registry=False, log_dir=tmp_path)
+    post(quiet, {"AMT_INCOME_TOTAL": -1})  # refused before scoring: nothing to log
+    assert list(tmp_path.iterdir()) == []
+    post(quiet, one(applicants, 3))
+    assert [len(path.read_text().splitlines()) for path in tmp_path.iterdir()] == [1]
+    quiet.log.close()
+
+
 def test_requests_scored_together_get_the_answers_they_get_alone(service, applicants):
     """What Ray Serve's batching does with concurrent POST /score requests: valid ones share one engine call,
     invalid ones keep their own 422, and each reply (reasons count included) equals the one it gets alone."""
