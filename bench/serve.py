@@ -53,7 +53,7 @@ end
 
 
 def start(command: list[str], port: int, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         wait_until_answering(f"http://127.0.0.1:{port}/health", 240, lambda: process.poll() is None, log)

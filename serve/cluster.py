@@ -15,6 +15,8 @@ not used: it stops every Ray process of the machine, other users' included.
 Addresses: Ray 2.60 replaces a loopback `--node-ip-address` by the machine's own address
 (`services.resolve_ip_for_localhost`), so both nodes register under it, and its GCS and raylets listen on all
 interfaces; the HTTP ingress binds 127.0.0.1 (http_options.host). All traffic stays on this machine.
+Authentication: Ray's token authentication is on (serve/ray_auth.py); the token is generated once in the run folder
+(`.run/cluster/ray_auth_token`, mode 0600) and given to both nodes and to the driver.
 Ingress: the HAProxy fast ingress of serve/run.py (FAST_INGRESS, set on both nodes) runs on the head and forwards to
 the replicas' direct-ingress ports on both nodes; `--default-proxy` keeps Ray's Python proxy (head only as well).
 """
@@ -40,6 +42,7 @@ from typing import Any
 import psutil
 
 from serve.loopback import free_port, haproxy_environment, wait_until_answering
+from serve.ray_auth import token_environment
 from serve.run import (FAST_INGRESS, QUIET, add_application_options, application_args, application_overrides,
                        deploy, load_config, runtime_env)
 
@@ -418,6 +421,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     ns = parse_args(argv)
+    # Both nodes, the driver and `down` share one token (0600, in the run folder): nothing else gets in.
+    os.environ.update(token_environment(ns.run_dir / "ray_auth_token"))
     if ns.action == "down":
         down(ns.run_dir)
     elif ns.action == "status":

@@ -6,7 +6,8 @@ One source of settings: the application, its arguments and its deployment option
 serve/config.yaml's; only what a cluster needs differs, and it is set here in one place: the HTTP host (0.0.0.0
 behind the cluster's own service, instead of loopback), the project root inside the container image
 (deploy/Dockerfile), the registry (the image carries the pipeline's model, not an MLflow store) and the
-high-throughput ingress variables, set on every node as Ray asks. deploy/rayservice.yaml is this output for the
+high-throughput ingress variables, set on every node as Ray asks, and Ray's token authentication, its token read
+from a Kubernetes Secret. deploy/rayservice.yaml is this output for the
 default image; a test fails when it falls behind serve/config.yaml, and the CI deploy job renders it again for the
 image it has just built.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from serve.ray_auth import AUTH_MODE
 from serve.run import CONFIG, FAST_INGRESS, QUIET, application_settings, load_config
 
 logger = logging.getLogger("serve.manifest")
@@ -50,9 +52,16 @@ def cluster_serve_config(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def node_environment() -> list[dict[str, str]]:
-    """The same variables on the head and every worker (Ray reads the ingress switches on each node)."""
-    return [{"name": key, "value": value} for key, value in sorted({**QUIET, **FAST_INGRESS}.items())]
+TOKEN_SECRET = "credit-scoring-ray-token"
+"""The Kubernetes Secret holding Ray's token (key `auth_token`); the deploy job creates it once, at random."""
+
+
+def node_environment() -> list[dict[str, Any]]:
+    """The same variables on the head and every worker (Ray reads the ingress switches on each node), and Ray's
+    token authentication on, its token from the cluster's Secret (never in the manifest)."""
+    plain = {**QUIET, **FAST_INGRESS, AUTH_MODE: "token"}
+    token = {"name": "RAY_AUTH_TOKEN", "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "auth_token"}}}
+    return [*({"name": key, "value": value} for key, value in sorted(plain.items())), token]
 
 
 def container(name: str, image: str, cpus: int, memory: str, ports: list[dict[str, Any]]) -> dict[str, Any]:

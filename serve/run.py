@@ -3,7 +3,8 @@
     python -m serve.run [--config serve/config.yaml] [--host 127.0.0.1] [--port 8000] [--pipeline-model] [--replicas N]
                         [--default-proxy]
 
-Ray starts in this process (no dashboard, no usage statistics); the HTTP ingress binds 127.0.0.1. By default the
+Ray starts in this process (no dashboard, no usage statistics, token authentication on: serve/ray_auth.py); the
+HTTP ingress binds 127.0.0.1. By default the
 high-throughput ingress (HAProxy, `RAY_SERVE_ENABLE_HA_PROXY=1`, `RAY_SERVE_THROUGHPUT_OPTIMIZED=1`) replaces Ray's
 Python proxy: it measured ~5x faster here (bench/serve.py); `--default-proxy` keeps Ray's own.
 """
@@ -21,11 +22,12 @@ from typing import Any
 import yaml
 
 from serve.loopback import haproxy_environment
+from serve.ray_auth import token_environment
 
 logger = logging.getLogger("serve.run")
 CONFIG = Path(__file__).with_name("config.yaml")
 FAST_INGRESS = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
-QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0"}
+QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
 
 
 def load_config(path: Path = CONFIG) -> dict[str, Any]:
@@ -77,6 +79,7 @@ def start(config: dict[str, Any], port: int | None = None, fast_ingress: bool = 
     ingress = {**FAST_INGRESS, **haproxy_environment(temp_dir / "haproxy")} if fast_ingress else {}
     for key, value in {**QUIET, **ingress}.items():
         os.environ.setdefault(key, value)
+    os.environ.update(token_environment())  # Ray's token authentication: on, whatever the caller's environment says
     import ray
 
     ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,

@@ -52,7 +52,7 @@ def wait_for(name: str, pid: int, port: int, path: str, timeout: float) -> None:
 def up(api_port: int, app_port: int) -> None:
     if answers(f"http://127.0.0.1:{api_port}/health"):
         raise SystemExit(f"something already answers on 127.0.0.1:{api_port}: `make stop` (or choose API_PORT=...)")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     api = launch("service", [sys.executable, "-m", "serve.run", "--port", str(api_port)], env)
     logger.info("starting the scoring service (Ray Serve)...")

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -59,22 +60,32 @@ def stop_process(process: subprocess.Popen, timeout: float = 60) -> None:
             process.wait()
 
 
+@dataclass(frozen=True)
+class LiveService:
+    url: str
+    log_dir: Path       # its production log
+    pid: int            # serve.run's process: Ray and the replicas are its descendants
+    token_path: Path    # Ray's token (RAY_AUTH_TOKEN_PATH) of this service's cluster
+
+
 @pytest.fixture(scope="session")
 def live_service(small_pipeline: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The real Ray Serve application (serve/run.py, HAProxy ingress) on a free 127.0.0.1 port, serving the small
-    pipeline's model; yields (base URL, production log folder); stopped (Ray included) at the end of the session."""
+    """The real Ray Serve application (serve/run.py, HAProxy ingress, Ray's token authentication on with a token
+    of its own) on a free 127.0.0.1 port, serving the small pipeline's model; stopped (Ray included) at the end of
+    the session."""
     port = free_port()
     log_dir = tmp_path_factory.mktemp("production")
+    token_path = tmp_path_factory.mktemp("ray-auth") / "auth_token"
     log = tmp_path_factory.mktemp("serve-logs") / "serve.log"
     output = open(log, "w")  # noqa: SIM115
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_TOKEN_PATH": str(token_path)}
     process = subprocess.Popen(
         [sys.executable, "-m", "serve.run", "--pipeline-model", "--port", str(port), "--project-root",
          str(small_pipeline), "--production-log", str(log_dir)], cwd=REPO, env=env, stdout=output, stderr=output)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(f"{url}/health", 180, lambda: process.poll() is None, log)
-        yield url, log_dir
+        yield LiveService(url, log_dir, process.pid, token_path)
     finally:
         stop_process(process)
         output.close()

@@ -29,7 +29,7 @@ def applicants(small_pipeline) -> pd.DataFrame:
 
 @pytest.fixture
 def service_url(live_service, small_pipeline, monkeypatch) -> str:
-    url, _ = live_service
+    url = live_service.url
     monkeypatch.setenv("SCORING_API_URL", url)
     monkeypatch.setenv("PROJECT_ROOT", str(small_pipeline))
     return url

@@ -36,7 +36,7 @@ reasons, nine population histograms)."""
 @pytest.fixture(scope="module")
 def streamlit_app(live_service, small_pipeline, tmp_path_factory):
     """`streamlit run app/streamlit_app.py` on a free port, pointed at the live service and the small project."""
-    url, _ = live_service
+    url = live_service.url
     port = free_port()
     log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     log = open(log_path, "w")  # noqa: SIM115
@@ -60,7 +60,7 @@ def test_the_page_shows_the_services_decision_in_a_real_browser(streamlit_app, l
                                                                   tmp_path):
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (Debian package `chromium`): the browser test needs one")
-    service_url, _ = live_service
+    service_url = live_service.url
     applicants = pd.read_parquet(small_pipeline / "data" / "prepared" / "application_test.parquet")
     identifier = int(applicants["SK_ID_CURR"].iloc[0])
     body = api_schema.records(applicants.iloc[[0]])[0]

@@ -24,13 +24,15 @@ from scoring import api_schema
 from scoring.service import ScoringService
 from serve.cluster import ClusterState, cluster_processes
 
+from .test_ray_auth import assert_jobs_need_the_token
+
 from ..conftest import REPO
 
 pytestmark = pytest.mark.integration
 
 
 def cluster_command(action: str, run_dir: Path, *options: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     return subprocess.run([sys.executable, "-m", "serve.cluster", action, "--run-dir", str(run_dir), *options],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -84,6 +86,14 @@ def cluster_status(run_dir: Path) -> dict[str, Any]:
     done = cluster_command("status", run_dir, "--json", timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
+
+
+def test_both_nodes_refuse_a_job_without_the_clusters_token(cluster):
+    token = cluster.run_dir / "ray_auth_token"
+    assert token.stat().st_mode & 0o777 == 0o600
+    processes = cluster_processes(cluster.state)
+    for node in cluster.state.nodes:  # each node has its own dashboard agent
+        assert_jobs_need_the_token([p for p in processes if os.getsid(p.pid) == node.pid], token)
 
 
 def test_two_nodes_with_one_replica_each(cluster):

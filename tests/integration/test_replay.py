@@ -20,7 +20,7 @@ def logged_replay(log_dir, first_id: int, last_id: int):
 
 
 def test_replayed_traffic_is_scored_and_logged_with_its_drift(live_service):
-    url, log_dir = live_service
+    url, log_dir = live_service.url, live_service.log_dir
     before = len(read_production_log(log_dir).applicants)
     steady = replay.replay(url, ROWS, drift=False, clients=4, seed=11, params_path=REPO / "params.yaml",
                            progress=False, first_id=3_000_001)

@@ -87,8 +87,10 @@ def test_a_config_edit_reaches_the_manifest(tmp_path):
                    *rendered["spec"]["rayClusterConfig"]["workerGroupSpecs"])]
     for container in containers:
         assert container["image"] == "registry.example/scoring:abc"
-        env = {item["name"]: item["value"] for item in container["env"]}
+        env = {item["name"]: item.get("value", item.get("valueFrom")) for item in container["env"]}
         assert env["RAY_SERVE_ENABLE_HA_PROXY"] == env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+        assert env["RAY_AUTH_MODE"] == "token"
+        assert env["RAY_AUTH_TOKEN"] == {"secretKeyRef": {"name": manifest.TOKEN_SECRET, "key": "auth_token"}}
 
 
 def dockerfile_copies() -> list[tuple[list[str], str]]:
@@ -124,3 +126,10 @@ def test_the_images_command_is_one_serve_run_accepts():
     assert args[:3] == ["python", "-m", "serve.run"]
     options = argument_parser().parse_args(args[3:])  # exits (fails the test) on an option it does not know
     assert options.host == "0.0.0.0" and options.pipeline_model and str(options.project_root) == manifest.IMAGE_ROOT
+
+
+def test_no_file_switches_rays_token_authentication_off():
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    offenders = [name for name in tracked if (REPO / name).is_file() and name != "tests/unit/test_delivery.py"
+                 and re.search(r"RAY_AUTH_MODE\W{0,6}disabled", (REPO / name).read_text(errors="replace"))]
+    assert not offenders, f"RAY_AUTH_MODE=disabled in {offenders}: Ray's token authentication must stay on"
