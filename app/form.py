@@ -10,9 +10,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from scoring import api_schema, contract
+from scoring import contract
+from scoring.serving import request_schema
 
-TABLE = contract.table(api_schema.APPLICANT_TABLE)
+TABLE = contract.table(request_schema.APPLICANT_TABLE)
 MAIN_FIELDS = (
     "NAME_CONTRACT_TYPE", "CODE_GENDER", "AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE",
     "DAYS_BIRTH", "DAYS_EMPLOYED", "NAME_INCOME_TYPE", "OCCUPATION_TYPE", "EXT_SOURCE_1", "EXT_SOURCE_2",
@@ -90,7 +91,7 @@ def typical_applicant(population: pd.DataFrame) -> dict[str, Any]:
         else:
             median = float(values.median())
             out[col.name] = round(median) if col.kind == "int" else median
-    return api_schema.records(pd.DataFrame([out]))[0]
+    return request_schema.records(pd.DataFrame([out]))[0]
 
 
 def number_style(col: contract.Column, population: pd.DataFrame) -> tuple[float, str]:

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring import api_schema, contract
+from scoring import contract
 from scoring.config import load_params, paths_from
+from scoring.serving import request_schema
 
 DAYS_PER_YEAR = 365.25
 
@@ -22,7 +23,7 @@ def project_root() -> Path:
 
 def applicants_path(root: Path) -> Path:
     """Where the prepare stage writes the test applicants (params.yaml `paths.prepared`)."""
-    return root / paths_from(load_params(root / "params.yaml")).prepared / f"{api_schema.APPLICANT_TABLE}.parquet"
+    return root / paths_from(load_params(root / "params.yaml")).prepared / f"{request_schema.APPLICANT_TABLE}.parquet"
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class KeyFeature:
         return f"{value:{self.value_format}}{self.unit}"
 
     def values(self, series: pd.Series) -> pd.Series:
-        sentinel = contract.table(api_schema.APPLICANT_TABLE).column(self.column).sentinel
+        sentinel = contract.table(request_schema.APPLICANT_TABLE).column(self.column).sentinel
         plain = pd.to_numeric(series, errors="coerce").astype(float)
         if sentinel is not None:
             plain = plain.where(plain != sentinel)

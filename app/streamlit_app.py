@@ -24,10 +24,10 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts app/ on the path, not the 
 
 from app import charts, form, population  # noqa: E402
 from app.client import ScoringClient, ServiceError, service_url  # noqa: E402
-from scoring import api_schema  # noqa: E402
+from scoring.serving import request_schema  # noqa: E402
 
 TYPICAL = "typical"  # the choice that fills the form with the population's medians and modes (no SK_ID_CURR)
-MAX_REASONS = api_schema.openapi()["paths"]["/score"]["post"]["parameters"][0]["schema"]["maximum"]
+MAX_REASONS = request_schema.openapi()["paths"]["/score"]["post"]["parameters"][0]["schema"]["maximum"]
 
 
 @st.cache_data(show_spinner="Reading the test applicants…")
@@ -113,7 +113,7 @@ def pick_applicant(frame: pd.DataFrame) -> tuple[str, dict[str, Any]]:
     st.query_params["applicant"] = str(choice)
     if choice == TYPICAL:
         return TYPICAL, form.typical_applicant(frame)
-    return str(choice), api_schema.records(frame[frame["SK_ID_CURR"] == choice])[0]
+    return str(choice), request_schema.records(frame[frame["SK_ID_CURR"] == choice])[0]
 
 
 # ---- results --------------------------------------------------------------------------------------------------------

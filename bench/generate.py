@@ -22,8 +22,8 @@ logger = logging.getLogger("bench.generate")
 
 
 def run_one(n_applicants: int, n_test: int, out: Path) -> None:
-    from scoring.generator import GeneratorParams
-    from scoring.synthetic import generate_dataset
+    from scoring.synthetic.dataset import generate_dataset
+    from scoring.synthetic.generator import GeneratorParams
 
     started = time.perf_counter()
     rows = generate_dataset(GeneratorParams(n_applicants=n_applicants, n_test=n_test), out, progress=True)

@@ -2,8 +2,8 @@
 
     python bench/serve.py [--duration 10] [--batch 50000] [--no-batching] [--default-proxy] [--json FILE]
 
-Both serve `scoring.service.ScoringService` (validation, features, score, SHAP reasons, decision, production log)
-with the pipeline's own model (`dvc repro` first). Load: sequential requests for p50/p99, then wrk (C, cheap enough
+Both serve `scoring.serving.service.ScoringService` (validation, features, score, SHAP reasons, decision, production
+log) with the pipeline's own model (`dvc repro` first). Load: sequential requests for p50/p99, then wrk (C, cheap enough
 not to be the bottleneck) with 16 and 64 keep-alive connections; then the batch endpoint with an Arrow body.
 Prints a table, the Ray/baseline throughput ratio and the memory of the Ray processes, and writes the figures to
 reports/serving.json (the deck's serving slide reads them). `--no-batching` adds Ray Serve with `batch_size: 1`
@@ -37,7 +37,7 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scoring import api_schema  # noqa: E402
+from scoring.serving import request_schema  # noqa: E402
 from serve.loopback import free_port, wait_until_answering  # noqa: E402
 
 logger = logging.getLogger("bench.serve")
@@ -197,7 +197,7 @@ def main() -> None:
     ns = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     apps = test_applicants(ns.batch)
-    bodies = [json.dumps(body).encode() for body in api_schema.records(apps.head(1000))]
+    bodies = [json.dumps(body).encode() for body in request_schema.records(apps.head(1000))]
     (work / "bodies.jsonl").write_bytes(b"\n".join(bodies) + b"\n")
     script = work / "post.lua"
     script.write_text(WRK_SCRIPT % (work / "bodies.jsonl"))

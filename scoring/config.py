@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from scoring.cost import CostParams
-from scoring.generator import DriftParams, GeneratorParams
+from scoring.model.cost import CostParams
+from scoring.synthetic.generator import DriftParams, GeneratorParams
 
 PARAMS_FILE = Path("params.yaml")
 

@@ -1,10 +1,10 @@
 """The data contract: the one description of the seven Home Credit tables.
 
 Every rule about the data lives here: column names and order, storage types, nullability, ranges, categories and
-keys. The Great Expectations suite (`scoring.validation`), the generator's schema (`scoring.generator`), and later the
-API request schema and the app's form are all derived from it. Rules are domain facts that hold on Kaggle's full
-files (amounts of a loan are never negative, days are counted backwards from the application, ...), not the extremes
-of a sample, so that the real data passes them.
+keys. The Great Expectations suites (`scoring.data.validation`), the generator's schema (`scoring.synthetic.generator`),
+the API request schema (`scoring.serving.request_schema`) and the app's form are all derived from it. Rules are domain
+facts that hold on Kaggle's full files (amounts of a loan are never negative, days are counted backwards from the
+application, ...), not the extremes of a sample, so that the real data passes them.
 """
 from __future__ import annotations
 

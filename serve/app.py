@@ -1,4 +1,4 @@
-"""The Ray Serve application: one plain `__call__` deployment around `scoring.service.ScoringService`.
+"""The Ray Serve application: one plain `__call__` deployment around `scoring.serving.service.ScoringService`.
 
 The whole graph (validate -> features -> score -> explain -> decide -> log) runs in one replica: it costs about two
 milliseconds, of the order of one hop between deployments, so splitting it would only add latency (bench/serve.py).
@@ -18,7 +18,7 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scoring import service as scoring_service
+from scoring.serving import service as scoring_service
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from scoring import service as scoring_service
+from scoring.serving import service as scoring_service
 
 
 class ScoringASGI:

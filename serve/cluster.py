@@ -43,8 +43,16 @@ import psutil
 
 from serve.loopback import free_port, haproxy_environment, wait_until_answering
 from serve.ray_auth import token_environment
-from serve.run import (FAST_INGRESS, QUIET, add_application_options, application_args, application_overrides,
-                       deploy, load_config, runtime_env)
+from serve.run import (
+    FAST_INGRESS,
+    QUIET,
+    add_application_options,
+    application_args,
+    application_overrides,
+    deploy,
+    load_config,
+    runtime_env,
+)
 
 logger = logging.getLogger("serve.cluster")
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,12 +278,12 @@ def request_bodies(project_root: Path, params: str = "params.yaml", count: int =
     """Real applicants of the project's prepared test table, as JSON request bodies."""
     import pandas as pd
 
-    from scoring import api_schema
     from scoring.config import load_params, paths_from
+    from scoring.serving import request_schema
 
     prepared = project_root / paths_from(load_params(project_root / params)).prepared
     frame = pd.read_parquet(prepared / "application_test.parquet").head(count)
-    return [json.dumps(body).encode() for body in api_schema.records(frame)]
+    return [json.dumps(body).encode() for body in request_schema.records(frame)]
 
 
 def post_many(url: str, bodies: list[bytes], count: int, offset: int = 0) -> list[float]:

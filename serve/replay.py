@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from scoring import api_schema, generator
 from scoring.config import generator_params, load_params
+from scoring.serving import request_schema
+from scoring.synthetic import generator
 
 logger = logging.getLogger("serve.replay")
 FIRST_REPLAY_ID = 2_000_001
@@ -102,7 +103,7 @@ def replay(url: str, rows: int, drift: bool, clients: int = 8, seed: int = 7, re
         raise SystemExit(f"the scoring service at {url} does not answer /health ({error}); start it with "
                          "`make run` or `python -m serve.run`, or pass --url") from None
     applicants = replay_applicants(load_params(params_path), rows, drift, seed, first_id)
-    tally = send_all(url, api_schema.records(applicants), clients, reasons, progress)
+    tally = send_all(url, request_schema.records(applicants), clients, reasons, progress)
     for failure in tally.failures[:5]:
         logger.error("request failed: %s", failure)
     ids = applicants["SK_ID_CURR"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import logging
 
-from scoring import drift
 from scoring.config import configure_logging, load_params
-from scoring.tables_io import replaced_directory
-from scoring.tracking import TrackingParams
+from scoring.data.io import replaced_directory
+from scoring.model.tracking import TrackingParams
+from scoring.monitoring import drift
 
 logger = logging.getLogger("stages.drift")
 

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from scoring import evaluation, explain, plots, tracking
 from scoring.config import configure_logging, cost_params, load_params, paths_from
-from scoring.cost import business_cost
-from scoring.local_explanations import lime_explanations, pick_applicants, shap_waterfalls
-from scoring.model_card import render
+from scoring.model import evaluation, explain, plots, tracking
+from scoring.model.cost import business_cost
+from scoring.model.local_explanations import lime_explanations, pick_applicants, shap_waterfalls
+from scoring.model.model_card import render
 
 logger = logging.getLogger("stages.evaluate")
 

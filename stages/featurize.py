@@ -5,7 +5,7 @@ import logging
 
 from scoring import features
 from scoring.config import configure_logging, load_params, paths_from
-from scoring.tables_io import read_prepared
+from scoring.data.io import read_prepared
 
 logger = logging.getLogger("stages.featurize")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from scoring.config import configure_logging, generator_params, load_params, paths_from
-from scoring.synthetic import generate_dataset
+from scoring.synthetic.dataset import generate_dataset
 
 logger = logging.getLogger("stages.generate")
 

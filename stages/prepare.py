@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from scoring.config import configure_logging, load_params, paths_from
-from scoring.prepare import ValidationFailed, prepare_tables
+from scoring.data.prepare import ValidationFailed, prepare_tables
 
 logger = logging.getLogger("stages.prepare")
 SOURCES = ("synthetic", "kaggle")

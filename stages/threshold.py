@@ -11,9 +11,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from scoring import cost as business
 from scoring.config import configure_logging, cost_params, load_params, paths_from
-from scoring.plots import cost_curve_figure
+from scoring.model import cost as business
+from scoring.model.plots import cost_curve_figure
 
 logger = logging.getLogger("stages.threshold")
 

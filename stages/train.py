@@ -11,8 +11,8 @@ import logging
 import joblib
 import pandas as pd
 
-from scoring import models
 from scoring.config import configure_logging, load_params, paths_from
+from scoring.model import training
 
 logger = logging.getLogger("stages.train")
 
@@ -20,18 +20,18 @@ logger = logging.getLogger("stages.train")
 def main() -> None:
     configure_logging()
     params = load_params()
-    paths, p = paths_from(params), models.train_params(params["train"])
+    paths, p = paths_from(params), training.train_params(params["train"])
     fit = pd.read_parquet(paths.features / "train.parquet")
     X, y = fit.drop(columns="TARGET"), fit["TARGET"].to_numpy()
-    candidates = models.compare_models(X, y, p)
-    chosen = models.choose(candidates, p)
-    raw_oof = models.out_of_fold_scores(candidates, X, y, p)
-    model, oof = models.fit_final(chosen, raw_oof[chosen.model].to_numpy(), X, y, p)
+    candidates = training.compare_models(X, y, p)
+    chosen = training.choose(candidates, p)
+    raw_oof = training.out_of_fold_scores(candidates, X, y, p)
+    model, oof = training.fit_final(chosen, raw_oof[chosen.model].to_numpy(), X, y, p)
     paths.models.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, paths.models / "model.joblib")
     scores = raw_oof.add_prefix("raw_").assign(TARGET=y, proba=oof)
     scores.to_parquet(paths.models / "oof.parquet")
-    (paths.reports / "train.json").write_text(json.dumps(models.comparison_table(candidates, chosen), indent=1))
+    (paths.reports / "train.json").write_text(json.dumps(training.comparison_table(candidates, chosen), indent=1))
     logger.info("kept %s -> %s", chosen.model, paths.models / "model.joblib")
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scoring.generator import GeneratorParams
-from scoring.synthetic import generate_dataset
+from scoring.synthetic.dataset import generate_dataset
+from scoring.synthetic.generator import GeneratorParams
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HOME_CREDIT_SHARED", REPO.parent / "shared" / "data" / "home-credit"))
@@ -35,7 +35,7 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def validator():
-    from scoring.validation import ContractValidator
+    from scoring.data.validation import ContractValidator
 
     return ContractValidator()
 
@@ -60,7 +60,7 @@ def real_raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def real_prepared(real_raw_dir, validator, tmp_path_factory):
     """The real rows through prepare: (result, prepared folder)."""
-    from scoring.prepare import prepare_tables
+    from scoring.data.prepare import prepare_tables
 
     base = tmp_path_factory.mktemp("real_prepared")
     result = prepare_tables(real_raw_dir, base / "prepared", base / "reports", validator)

@@ -1,6 +1,6 @@
 """Derive the generator's calibration numbers from the real Kaggle rows in ../shared.
 
-Writes `scoring/resources/calibration.json`: per table and column the missing rate, 101 percentiles of numeric
+Writes `scoring/synthetic/resources/calibration.json`: per table and column the missing rate, 101 percentiles of numeric
 columns (or category frequencies), and the per-applicant history counts. Only derived numbers are written, never
 rows. Run by hand when the shared samples change:
 
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 logger = logging.getLogger("calibrate")
-OUT = Path(__file__).resolve().parents[1] / "scoring" / "resources" / "calibration.json"
+OUT = Path(__file__).resolve().parents[1] / "scoring" / "synthetic" / "resources" / "calibration.json"
 
 SOURCES: dict[str, list[str]] = {
     "application_train": [

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from scoring import features
-from scoring.tables_io import read_prepared
+from scoring.data.io import read_prepared
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from scoring import contract
-from scoring.generator import DriftParams, GeneratorParams
-from scoring.synthetic import generate_dataset
+from scoring.synthetic.dataset import generate_dataset
+from scoring.synthetic.generator import DriftParams, GeneratorParams
 
 from ..conftest import shared_file
 

@@ -11,10 +11,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import charts, form
-from scoring import api_schema, contract
+from scoring import contract
+from scoring.serving import request_schema
+from serve.loopback import free_port
 
 from ..conftest import REPO
-from serve.loopback import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ def page_text(at: AppTest) -> str:
 
 
 def body_of(applicants: pd.DataFrame, identifier: int) -> dict:
-    return api_schema.records(applicants[applicants["SK_ID_CURR"] == identifier])[0]
+    return request_schema.records(applicants[applicants["SK_ID_CURR"] == identifier])[0]
 
 
 def service_score(url: str, body: dict | str, reasons: int) -> httpx.Response:
@@ -64,7 +65,7 @@ def reasons_shown(at: AppTest) -> int:
 
 def one_of_each_decision(url: str, applicants: pd.DataFrame) -> dict[str, int]:
     found: dict[str, int] = {}
-    for body in api_schema.records(applicants.head(300)):
+    for body in request_schema.records(applicants.head(300)):
         found.setdefault(service_score(url, body, 0).json()["decision"], body["SK_ID_CURR"])
         if len(found) == 2:
             return found
@@ -116,7 +117,7 @@ def test_the_form_starts_from_the_applicants_values_and_an_edit_is_scored(servic
 def test_the_form_has_the_contracts_rules(service_url, applicants):
     identifier = int(applicants["SK_ID_CURR"].iloc[0])
     at = start_app(identifier)
-    table = contract.table(api_schema.APPLICANT_TABLE)
+    table = contract.table(request_schema.APPLICANT_TABLE)
     prefix = f"{identifier}:"
     numbers = {w.key.removeprefix(prefix): w for w in at.number_input if w.key and w.key.startswith(prefix)}
     choices = {w.key.removeprefix(prefix): w for w in at.selectbox if w.key and w.key.startswith(prefix)}

@@ -13,12 +13,11 @@ import httpx
 import pandas as pd
 import pytest
 
-from scoring import api_schema
+from scoring.serving import request_schema
+from serve.loopback import free_port, wait_until_answering
 
 from ..conftest import REPO
 from .browser import CHROMIUM, Browser
-from serve.loopback import free_port, wait_until_answering
-
 from .conftest import stop_process
 
 pytestmark = pytest.mark.integration
@@ -63,7 +62,7 @@ def test_the_page_shows_the_services_decision_in_a_real_browser(streamlit_app, l
     service_url = live_service.url
     applicants = pd.read_parquet(small_pipeline / "data" / "prepared" / "application_test.parquet")
     identifier = int(applicants["SK_ID_CURR"].iloc[0])
-    body = api_schema.records(applicants.iloc[[0]])[0]
+    body = request_schema.records(applicants.iloc[[0]])[0]
     expected = httpx.post(f"{service_url}/score", json=body, timeout=30).json()
 
     with Browser(width=1400, height=2000) as browser:

@@ -3,10 +3,12 @@ import pandas as pd
 import pytest
 from sklearn.isotonic import IsotonicRegression
 
-from scoring import batch, features, models
-from scoring.model_store import ScoringModel
-from scoring.row_checks import SchemaError, row_problems
-from scoring.tables_io import read_prepared
+from scoring import features
+from scoring.data.io import read_prepared
+from scoring.data.row_checks import SchemaError, row_problems
+from scoring.model import training
+from scoring.model.registry import ScoringModel
+from scoring.serving import batch
 
 pytestmark = pytest.mark.integration
 
@@ -18,11 +20,11 @@ def scoring_model(small_dataset):
     history = features.history_features(tables)
     X = features.build_features(apps, history)
     y = apps.TARGET.to_numpy()
-    p = models.TrainParams(models=("xgboost",))
-    pipeline = models.build_pipeline("xgboost", *models.split_columns(X), p, float(y.mean()))
+    p = training.TrainParams(models=("xgboost",))
+    pipeline = training.build_pipeline("xgboost", *training.split_columns(X), p, float(y.mean()))
     pipeline.set_params(model__n_estimators=60).fit(X, y)
     calibrator = IsotonicRegression(out_of_bounds="clip").fit(pipeline.predict_proba(X)[:, 1], y)
-    return ScoringModel(models.CalibratedScorer(pipeline, calibrator, "xgboost"), 0.09, "test"), history, tables
+    return ScoringModel(training.CalibratedScorer(pipeline, calibrator, "xgboost"), 0.09, "test"), history, tables
 
 
 def test_valid_rows_scored_invalid_rows_reported(scoring_model):

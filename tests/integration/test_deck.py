@@ -10,7 +10,7 @@ import yaml
 from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 
-from scoring.deck import MAX_SLIDES, build_deck
+from scoring.reporting.deck import MAX_SLIDES, build_deck
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ def copy_run(pipeline: Path, target: Path, ignore=None) -> None:
 @pytest.fixture(scope="module")
 def deck(small_pipeline: Path, tmp_path_factory):
     output = tmp_path_factory.mktemp("deck") / "deck.pptx"
-    done = subprocess.run([sys.executable, "-m", "scoring.deck", "--output", str(output)], cwd=small_pipeline,
+    done = subprocess.run([sys.executable, "-m", "scoring.reporting.deck", "--output", str(output)], cwd=small_pipeline,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return Presentation(str(output))

@@ -17,10 +17,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from scoring import drift, features, models
-from scoring.generator import DriftParams, GeneratorParams
-from scoring.synthetic import generate_dataset
-from scoring.tables_io import read_raw_table, to_storage_types
+from scoring import features
+from scoring.data.io import read_raw_table, to_storage_types
+from scoring.model import training
+from scoring.monitoring import drift
+from scoring.synthetic.dataset import generate_dataset
+from scoring.synthetic.generator import DriftParams, GeneratorParams
 
 from ..conftest import REPO, shared_file
 
@@ -40,8 +42,8 @@ STEADY_FEATURES = ["AMT_CREDIT", "CREDIT_TO_GOODS", "DAYS_EMPLOYED", "NAME_EDUCA
 
 
 def train_small_model(X: pd.DataFrame, y: np.ndarray):
-    p = models.TrainParams(models=("xgboost",), imbalance="none", seed=0, n_jobs=2)
-    pipeline = models.build_pipeline("xgboost", *models.split_columns(X), p, float(np.mean(y)))
+    p = training.TrainParams(models=("xgboost",), imbalance="none", seed=0, n_jobs=2)
+    pipeline = training.build_pipeline("xgboost", *training.split_columns(X), p, float(np.mean(y)))
     return pipeline.set_params(model__n_estimators=60, model__max_depth=3).fit(X, y)
 
 

@@ -4,10 +4,11 @@ import pandas as pd
 import pytest
 from sklearn.isotonic import IsotonicRegression
 
-from scoring import explain, features, models
-from scoring.engine import ScoringEngine
-from scoring.model_store import ScoringModel
-from scoring.tables_io import read_prepared
+from scoring import features
+from scoring.data.io import read_prepared
+from scoring.model import explain, training
+from scoring.model.registry import ScoringModel
+from scoring.serving.engine import ScoringEngine
 
 pytestmark = pytest.mark.integration
 
@@ -21,13 +22,13 @@ def setup(request, small_dataset):
     history = features.history_features(tables)
     apps = tables["application_train"]
     X, y = features.build_features(apps, history), apps.TARGET.to_numpy()
-    p = models.TrainParams(models=(name,))
-    pipeline = models.build_pipeline(name, *models.split_columns(X), p, float(y.mean()))
+    p = training.TrainParams(models=(name,))
+    pipeline = training.build_pipeline(name, *training.split_columns(X), p, float(y.mean()))
     if name == "xgboost":
         pipeline.set_params(model__n_estimators=50, model__max_depth=depth)
     pipeline.fit(X, y)
     calibrator = IsotonicRegression(out_of_bounds="clip").fit(pipeline.predict_proba(X)[:, 1], y)
-    model = models.CalibratedScorer(pipeline, calibrator, name)
+    model = training.CalibratedScorer(pipeline, calibrator, name)
     model.reference_ = np.asarray(pipeline.named_steps["prep"].transform(X), dtype=float).mean(axis=0)
     engine = ScoringEngine(ScoringModel(model, 0.09, "test"), history)
     assert (engine.tabulated is not None) == (depth == 3)

@@ -20,13 +20,12 @@ import psutil
 import pytest
 import yaml
 
-from scoring import api_schema
-from scoring.service import ScoringService
+from scoring.serving import request_schema
+from scoring.serving.service import ScoringService
 from serve.cluster import ClusterState, cluster_processes
 
-from .test_ray_auth import assert_jobs_need_the_token
-
 from ..conftest import REPO
+from .test_ray_auth import assert_jobs_need_the_token
 
 pytestmark = pytest.mark.integration
 
@@ -115,7 +114,7 @@ def test_answers_equal_in_process_scoring(cluster, small_pipeline, applicants):
     params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
     in_process = ScoringService.from_params(params, small_pipeline, prefer_registry=False)
     with httpx.Client(base_url=cluster.state.url, timeout=30) as client:
-        for body in api_schema.records(applicants.head(5)):
+        for body in request_schema.records(applicants.head(5)):
             served = client.post("/score", json=body)
             assert served.status_code == 200, served.text
             local = json.loads(in_process.handle("POST", "/score", json.dumps(body).encode()).body)
@@ -130,7 +129,7 @@ def logged_requests(log_dir: Path) -> Counter:
 
 
 def test_requests_are_served_by_both_replicas(cluster, applicants):
-    bodies = api_schema.records(applicants)
+    bodies = request_schema.records(applicants)
     before = logged_requests(cluster.log_dir)
 
     def score(body: dict[str, Any]) -> int:

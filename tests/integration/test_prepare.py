@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from scoring import contract
-from scoring.prepare import ValidationFailed, prepare_tables
+from scoring.data.prepare import ValidationFailed, prepare_tables
 
 from ..conftest import REPO, shared_file
 
@@ -198,7 +198,7 @@ def test_real_rows_pass_the_contract(real_prepared):
     ("installments_payments", "installments_payments.csv"), ("credit_card_balance", "credit_card_balance.csv"),
 ])
 def test_every_real_sample_passes_the_contract(table, sample, validator):
-    from scoring.tables_io import read_raw_table
+    from scoring.data.io import read_raw_table
 
     report = validator.validate(read_raw_table(shared_file(sample), table), table)
     assert not [f.line() for f in report.errors]

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from scoring import api_schema
-from scoring.service import ScoringService
+from scoring.serving import request_schema
+from scoring.serving.service import ScoringService
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def in_process(small_pipeline):
 
 def test_served_answers_equal_in_process_scoring(live_service, applicants, in_process):
     url = live_service.url
-    bodies = api_schema.records(applicants)
+    bodies = request_schema.records(applicants)
     with httpx.Client(base_url=url, timeout=30) as client:
         for body in bodies[:10]:
             served = client.post("/score", json=body)
@@ -43,7 +43,7 @@ def test_served_answers_equal_in_process_scoring(live_service, applicants, in_pr
 
 def test_bad_requests_are_refused_and_the_service_keeps_answering(live_service, applicants):
     url = live_service.url
-    good = api_schema.records(applicants.head(1))[0]
+    good = request_schema.records(applicants.head(1))[0]
     bad_bodies = [
         {**good, "AMT_INCOME_TOTAL": -1}, {**good, "CODE_GENDER": "Q"}, {**good, "EXTRA": 1},
         {k: v for k, v in good.items() if k != "AMT_CREDIT"}, {**good, "AMT_CREDIT": "much"},
@@ -65,7 +65,7 @@ def test_64_concurrent_clients_all_answered_each_with_its_own_score(live_service
     """Concurrent requests are scored together in the replica (@serve.batch): every client still gets its own
     applicant's answer, with the reasons count it asked for."""
     url = live_service.url
-    bodies = api_schema.records(applicants)
+    bodies = request_schema.records(applicants)
     asks = [(body, i % 4) for i, body in enumerate(bodies * 2)]
 
     def score(ask):
@@ -93,7 +93,7 @@ def test_openapi_docs_and_model(live_service):
 
 def test_the_replica_writes_the_production_log(live_service, applicants):
     url, log_dir = live_service.url, live_service.log_dir
-    body = api_schema.records(applicants.iloc[[5]])[0]
+    body = request_schema.records(applicants.iloc[[5]])[0]
     httpx.post(f"{url}/score", json=body, timeout=30).raise_for_status()
     lines = [json.loads(line) for path in log_dir.glob("*.jsonl") for line in path.read_text().splitlines()]
     assert any(line["applicant"]["SK_ID_CURR"] == body["SK_ID_CURR"] for line in lines)

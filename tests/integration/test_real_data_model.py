@@ -4,8 +4,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from scoring import features, models
-from scoring.tables_io import read_prepared
+from scoring import features
+from scoring.data.io import read_prepared
+from scoring.model import training
 
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
 
@@ -19,11 +20,11 @@ def test_history_features_add_lift_on_real_applicants(real_prepared):
     X = features.build_features(apps, history)
     y = apps.set_index("SK_ID_CURR").TARGET.reindex(X.index).to_numpy()
     own = [c for c in X.columns if c not in history.columns]
-    p = models.TrainParams(models=("xgboost",), seed=0)
+    p = training.TrainParams(models=("xgboost",), seed=0)
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
     auc = {}
     for name, columns in (("application only", own), ("with history", list(X.columns))):
-        pipeline = models.build_pipeline("xgboost", *models.split_columns(X[columns]), p, float(np.mean(y)))
+        pipeline = training.build_pipeline("xgboost", *training.split_columns(X[columns]), p, float(np.mean(y)))
         pipeline.set_params(model__n_estimators=300, model__max_depth=3)
         oof = cross_val_predict(pipeline, X[columns], y, cv=folds, method="predict_proba")[:, 1]
         auc[name] = roc_auc_score(y, oof)
@@ -37,8 +38,8 @@ def test_a_model_trained_on_generated_data_ranks_real_applicants(small_dataset, 
     synthetic = read_prepared(small_dataset)
     X = features.build_features(synthetic["application_train"], features.history_features(synthetic))
     y = synthetic["application_train"].TARGET.to_numpy()
-    p = models.TrainParams(models=("xgboost",), seed=0)
-    pipeline = models.build_pipeline("xgboost", *models.split_columns(X), p, float(np.mean(y)))
+    p = training.TrainParams(models=("xgboost",), seed=0)
+    pipeline = training.build_pipeline("xgboost", *training.split_columns(X), p, float(np.mean(y)))
     pipeline.set_params(model__n_estimators=200, model__max_depth=3, model__scale_pos_weight=1).fit(X, y)
     real = read_prepared(real_prepared[1])
     history = features.history_features({k: real[k] for k in ("bureau", "bureau_balance", "credit_card_balance")})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from scoring.production_log import read_production_log
+from scoring.monitoring.production_log import read_production_log
 from serve import replay
+from serve.loopback import free_port
 
 from ..conftest import REPO
-from serve.loopback import free_port
 
 pytestmark = pytest.mark.integration
 ROWS = 120

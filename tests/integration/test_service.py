@@ -10,9 +10,11 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from scoring import api_schema, contract, explain, features
-from scoring.model_store import from_pipeline
-from scoring.service import MAX_SINGLE_BODY_BYTES, ScoringService
+from scoring import contract, features
+from scoring.model import explain
+from scoring.model.registry import from_pipeline
+from scoring.serving import request_schema
+from scoring.serving.service import MAX_SINGLE_BODY_BYTES, ScoringService
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +56,7 @@ def post(service, body, path="/score", content_type=None, query=""):
 
 
 def one(applicants, i=0):
-    return api_schema.records(applicants.iloc[[i]])[0]
+    return request_schema.records(applicants.iloc[[i]])[0]
 
 
 def test_single_answers_equal_the_pipeline_model_and_its_shap(service, applicants, expected):
@@ -77,7 +79,8 @@ def test_single_answers_equal_the_pipeline_model_and_its_shap(service, applicant
 
 def test_batch_json_and_arrow_equal_single_answers(service, applicants, expected):
     _, _, proba = expected
-    status, answer = post(service, {"applicants": api_schema.records(applicants)}, "/score/batch", query="reasons=3")
+    body = {"applicants": request_schema.records(applicants)}
+    status, answer = post(service, body, "/score/batch", query="reasons=3")
     assert status == 200 and answer["count"] == len(applicants)
     np.testing.assert_allclose([r["probability"] for r in answer["results"]], proba, atol=1e-6)
     assert all(len(r["reasons"]) == 3 for r in answer["results"])
@@ -156,19 +159,19 @@ def test_malformed_bodies_are_422(service, body, field):
 def test_oversized_bodies_and_batches_are_413(service, applicants, monkeypatch):
     status, answer = post(service, b" " * (MAX_SINGLE_BODY_BYTES + 1))
     assert status == 413 and "batch" in answer["detail"][0]["rule"]
-    monkeypatch.setattr(api_schema, "MAX_BATCH", 10)
-    api_schema.batch_model.cache_clear()
+    monkeypatch.setattr(request_schema, "MAX_BATCH", 10)
+    request_schema.batch_model.cache_clear()
     try:
         small_cap = ScoringService(service.scoring, pd.DataFrame(index=pd.Index([], name="SK_ID_CURR")))
-        status, answer = post(small_cap, {"applicants": api_schema.records(applicants.head(11))}, "/score/batch")
+        status, answer = post(small_cap, {"applicants": request_schema.records(applicants.head(11))}, "/score/batch")
         assert status == 413, answer
     finally:
         monkeypatch.undo()
-        api_schema.batch_model.cache_clear()
+        request_schema.batch_model.cache_clear()
 
 
 def test_a_batch_names_the_applicant_field_and_rule_and_scores_nothing(service, applicants):
-    rows = api_schema.records(applicants.head(5))
+    rows = request_schema.records(applicants.head(5))
     rows[3]["AMT_CREDIT"] = -1
     status, answer = post(service, {"applicants": rows}, "/score/batch")
     assert status == 422
@@ -225,7 +228,7 @@ def test_what_was_scored_is_in_the_production_log(service, applicants):
     assert len(lines) == before + 1
     last = lines[-1]
     assert last["applicant"]["SK_ID_CURR"] == body["SK_ID_CURR"] and last["decision"] in ("granted", "refused")
-    post(service, {"applicants": api_schema.records(applicants.head(4))}, "/score/batch")
+    post(service, {"applicants": request_schema.records(applicants.head(4))}, "/score/batch")
     logged = pd.concat(pd.read_parquet(p) for p in service.log.directory.glob("batch-*.parquet"))
     assert {"probability", "decision", "AMT_INCOME_TOTAL"} <= set(logged.columns) and len(logged) >= 4
 

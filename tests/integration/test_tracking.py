@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.isotonic import IsotonicRegression
 
-from scoring import models, tracking
+from scoring.model import tracking, training
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +23,14 @@ def store(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
-def tiny_model() -> tuple[models.CalibratedScorer, pd.DataFrame]:
+def tiny_model() -> tuple[training.CalibratedScorer, pd.DataFrame]:
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"EXT_SOURCE_2": rng.random(300), "CODE_GENDER": rng.choice(["F", "M"], 300)})
     y = (rng.random(300) < 0.3 * (1 - X.EXT_SOURCE_2)).astype(int)
-    p = models.TrainParams(models=("logreg",))
-    pipeline = models.build_pipeline("logreg", ["EXT_SOURCE_2"], ["CODE_GENDER"], p, float(y.mean())).fit(X, y)
+    p = training.TrainParams(models=("logreg",))
+    pipeline = training.build_pipeline("logreg", ["EXT_SOURCE_2"], ["CODE_GENDER"], p, float(y.mean())).fit(X, y)
     calibrator = IsotonicRegression(out_of_bounds="clip").fit(pipeline.predict_proba(X)[:, 1], y)
-    return models.CalibratedScorer(pipeline, calibrator, "logreg"), X
+    return training.CalibratedScorer(pipeline, calibrator, "logreg"), X
 
 
 def log(store, tmp_path, cost: float, champion_cost: float) -> dict:

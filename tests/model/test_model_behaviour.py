@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from scoring import features, models
-from scoring.tables_io import read_prepared
+from scoring import features
+from scoring.data.io import read_prepared
+from scoring.model import training
 
-FAST = models.TrainParams(
+FAST = training.TrainParams(
     models=("logreg", "xgboost"), cv_folds=3, oof_folds=3, seed=0,
     grids={"logreg": {"C": [0.1]}, "xgboost": {"n_estimators": [150], "max_depth": [3]}},
 )
@@ -29,10 +30,10 @@ def split(raw):
 def trained(split):
     fit, _ = split
     X, y = fit.drop(columns="TARGET"), fit.TARGET.to_numpy()
-    candidates = models.compare_models(X, y, FAST)
-    chosen = models.choose(candidates, FAST)
-    raw = models.out_of_fold_scores(candidates, X, y, FAST)
-    model, oof = models.fit_final(chosen, raw[chosen.model].to_numpy(), X, y, FAST)
+    candidates = training.compare_models(X, y, FAST)
+    chosen = training.choose(candidates, FAST)
+    raw = training.out_of_fold_scores(candidates, X, y, FAST)
+    model, oof = training.fit_final(chosen, raw[chosen.model].to_numpy(), X, y, FAST)
     return {"candidates": candidates, "chosen": chosen, "raw": raw, "model": model, "oof": oof, "y": y}
 
 
@@ -77,16 +78,16 @@ def test_resampling_stays_inside_the_folds(split, imbalance):
     fit, _ = split
     X = fit.drop(columns="TARGET")
     y = np.random.default_rng(1).permutation(fit.TARGET.to_numpy())
-    p = models.TrainParams(models=("logreg",), imbalance=imbalance, cv_folds=3, grids={"logreg": {"C": [0.1]}})
-    pipeline = models.build_pipeline("logreg", *models.split_columns(X), p, float(y.mean()))
+    p = training.TrainParams(models=("logreg",), imbalance=imbalance, cv_folds=3, grids={"logreg": {"C": [0.1]}})
+    pipeline = training.build_pipeline("logreg", *training.split_columns(X), p, float(y.mean()))
     assert list(pipeline.named_steps) == ["prep", "sampler", "model"]
-    [candidate] = models.compare_models(X, y, p)
+    [candidate] = training.compare_models(X, y, p)
     assert candidate.auc == pytest.approx(0.5, abs=0.05)
     assert len(pipeline.fit(X, y).predict_proba(X)) == len(X)  # the sampler never drops rows at prediction
 
 
 def test_unknown_settings_fail_clearly():
     with pytest.raises(ValueError, match="train.imbalance must be one of"):
-        models.TrainParams(imbalance="oversample")
+        training.TrainParams(imbalance="oversample")
     with pytest.raises(ValueError, match="must be among"):
-        models.TrainParams(model="lightgbm")
+        training.TrainParams(model="lightgbm")

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from app import form, population
-from scoring import api_schema, contract
+from scoring import contract
+from scoring.serving import request_schema
 
-TABLE = contract.table(api_schema.APPLICANT_TABLE)
+TABLE = contract.table(request_schema.APPLICANT_TABLE)
 
 
 def test_main_fields_are_contract_columns_and_every_column_has_one_place():
@@ -53,7 +54,7 @@ def test_the_typical_applicant_is_a_valid_request():
     assert typical["DAYS_BIRTH"] == -15000 and isinstance(typical["DAYS_BIRTH"], int)
     assert typical["DAYS_EMPLOYED"] == -200, "the 'not applicable' sentinel is not a number to take the median of"
     assert typical["EXT_SOURCE_1"] is None and typical["SK_ID_CURR"] is None
-    api_schema.applicant_adapter().validate_python(typical)
+    request_schema.applicant_adapter().validate_python(typical)
 
 
 def test_key_features_drop_the_sentinel_and_turn_days_into_years():

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from scoring import contract
-from scoring.tables_io import arrow_schema, to_storage_types
+from scoring.data.io import arrow_schema, to_storage_types
 
 from ..conftest import shared_file
 

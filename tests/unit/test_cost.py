@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from scoring.cost import CostParams, business_cost, cost_curve, min_cost, pick_threshold
+from scoring.model.cost import CostParams, business_cost, cost_curve, min_cost, pick_threshold
 
 TEN_TO_ONE = CostParams(fn=10, fp=1)
 

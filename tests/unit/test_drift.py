@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring import drift
+from scoring.monitoring import drift
 
 
 def test_psi_is_zero_for_the_same_sample_and_grows_with_the_shift():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import xgboost
 
-from scoring.treeshap import TabulatedShap, Tree, leaf_contributions, shapley_weights
+from scoring.serving.treeshap import TabulatedShap, Tree, leaf_contributions, shapley_weights
 
 
 def fitted_booster(depth: int, n_trees: int = 40, seed: int = 0, **extra) -> tuple[xgboost.Booster, np.ndarray]:

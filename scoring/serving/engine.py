@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
-from scoring import explain, features
-from scoring.compiled import CompiledPreprocessor
-from scoring.model_store import ScoringModel
-from scoring.models import calibrate
-from scoring.treeshap import TabulatedShap
+from scoring import features
+from scoring.model import explain
+from scoring.model.registry import ScoringModel
+from scoring.model.training import calibrate
+from scoring.serving.compiled import CompiledPreprocessor
+from scoring.serving.treeshap import TabulatedShap
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The presentation deck, generated from the pipeline's own outputs.
 
-    python -m scoring.deck --output reports/deck.pptx [--params params.yaml]
+    python -m scoring.reporting.deck --output reports/deck.pptx [--params params.yaml]
 
 Every number on a slide is read from the reports the pipeline wrote (metrics.json, train.json, threshold.json,
 validation.json, evaluate/*.csv, evaluate/local_explanations.json) or from params.yaml, and every chart is one of its
@@ -310,7 +310,7 @@ def slide_title(deck: Any, r: Reports) -> None:
     add_text(slide, Box(0.8, 3.6, 11.7, 1.0), [subtitle], size=20, bullets=False, color=WHITE)
     add_text(slide, Box(0.8, 5.3, 11.7, 1.2), [
         "Every number and chart in this deck is read from reports/ and params.yaml.",
-        "Rebuild: dvc repro, then python -m scoring.deck --output reports/deck.pptx"],
+        "Rebuild: dvc repro, then python -m scoring.reporting.deck --output reports/deck.pptx"],
         size=14, bullets=False, color=GREY)
 
 

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from scoring.explain import Reason
+from scoring.model.explain import Reason
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring import explain, plots
-from scoring.models import CalibratedScorer
+from scoring.model import explain, plots
+from scoring.model.training import CalibratedScorer
 
 
 def pick_applicants(proba: pd.Series, threshold: float) -> dict[str, int]:

@@ -15,7 +15,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from scoring.cost import CostParams, business_cost, cost_curve
+from scoring.model.cost import CostParams, business_cost, cost_curve
 
 AGE_BANDS = [18, 30, 40, 50, 60, 100]
 

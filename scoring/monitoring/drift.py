@@ -29,7 +29,7 @@ import pandas as pd
 
 from scoring import contract, features
 from scoring.config import paths_from
-from scoring.production_log import LoggedApplicants, production_details, read_production_log
+from scoring.monitoring.production_log import LoggedApplicants, production_details, read_production_log
 
 logger = logging.getLogger(__name__)
 
@@ -402,7 +402,7 @@ def build_report(paths: DriftPaths, p: DriftParams, out_dir: Path) -> dict[str, 
 
 def write_figures(reference: Population, currents: Mapping[str, Population], sections: Mapping[str, dict[str, Any]],
                   p: DriftParams, out_dir: Path) -> None:
-    from scoring import drift_plots
+    from scoring.monitoring import drift_plots
 
     if not currents:
         return
@@ -429,7 +429,7 @@ def summary_line(report: Mapping[str, Any]) -> str:
 def log_to_mlflow(tracking_params: Any, p: DriftParams, report: Mapping[str, Any], artifacts: Sequence[Path]
                   ) -> str | None:
     """One MLflow run tagged stage=drift in the pipeline's experiment: settings, summary metrics, the reports."""
-    from scoring import tracking
+    from scoring.model import tracking
 
     if not tracking_params.enabled:
         return None

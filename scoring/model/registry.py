@@ -9,7 +9,7 @@ from typing import Any
 
 import joblib
 
-from scoring import tracking
+from scoring.model import tracking
 
 logger = logging.getLogger(__name__)
 

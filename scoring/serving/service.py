@@ -3,7 +3,7 @@
 `ScoringService.handle(method, path, body, ...)` takes the raw HTTP request and gives back a `Reply`; the Ray Serve
 deployment (`serve/app.py`) and the plain-uvicorn baseline of the benchmark (`serve/baseline.py`) both call it, so
 they serve the same code. No DataFrame is built for one applicant: validation is pydantic's (compiled), features and
-scores are NumPy (`scoring.engine`), answers are serialised by orjson.
+scores are NumPy (`scoring.serving.engine`), answers are serialised by orjson.
 """
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ import orjson
 import pandas as pd
 from pydantic import ValidationError
 
-from scoring import api_schema, explain, features, row_checks
-from scoring.api_schema import RequestError, problem
-from scoring.engine import Scores, ScoringEngine
-from scoring.model_store import ScoringModel, load_scoring_model
+from scoring import features
+from scoring.data import row_checks
+from scoring.model import explain
+from scoring.model.registry import ScoringModel, load_scoring_model
+from scoring.serving import request_schema
+from scoring.serving.engine import Scores, ScoringEngine
+from scoring.serving.request_schema import RequestError, problem
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +132,8 @@ class ScoringService:
                      "alias": scoring.alias, "threshold": scoring.threshold, "model_family": scoring.model.model_name,
                      "metrics": scoring.metrics, "features": self.engine.columns, "fields": self.engine.fields,
                      **(info or {})}
-        self.single = api_schema.applicant_adapter()
-        self.batch_model = api_schema.batch_model()
+        self.single = request_schema.applicant_adapter()
+        self.batch_model = request_schema.batch_model()
         self.categorical = features.CATEGORICAL
         self.started = time.time()
 
@@ -168,9 +171,9 @@ class ScoringService:
             if route == ("GET", "/model"):
                 return json_reply(self.info)
             if route == ("GET", "/openapi.json"):
-                return json_reply(api_schema.openapi())
+                return json_reply(request_schema.openapi())
             if route in (("GET", "/docs"), ("GET", "/")):
-                return Reply(200, api_schema.docs_page().encode(), "text/html; charset=utf-8")
+                return Reply(200, request_schema.docs_page().encode(), "text/html; charset=utf-8")
             known = {"/score", "/score/batch", "/health", "/model", "/openapi.json", "/docs", "/"}
             if route[1] in known:
                 return json_reply({"detail": [problem("method", f"{method} is not allowed on {path}")]}, 405)
@@ -193,7 +196,7 @@ class ScoringService:
         try:
             return self.single.validate_json(body).__dict__
         except ValidationError as error:
-            raise RequestError(422, api_schema.problems_from(error)) from None
+            raise RequestError(422, request_schema.problems_from(error)) from None
 
     def score_applicants(self, applicants: list[dict[str, Any]], ks: list[int]) -> list[dict[str, Any]]:
         """Validated applicants of `POST /score` requests, scored in one engine call (one for a single request,
@@ -248,9 +251,9 @@ class ScoringService:
             raise RequestError(413, [problem("body", f"larger than {MAX_BODY_BYTES // 2**20} MiB; split the batch")])
         kind = (content_type or JSON).split(";")[0].strip().lower()
         frame = self.batch_frame(body, kind)
-        if len(frame) > api_schema.MAX_BATCH:
+        if len(frame) > request_schema.MAX_BATCH:
             raise RequestError(413, [problem("applicants", f"{len(frame):,} applicants; at most "
-                                                           f"{api_schema.MAX_BATCH:,} per request")])
+                                                           f"{request_schema.MAX_BATCH:,} per request")])
         ids = frame["SK_ID_CURR"].to_numpy(dtype="float64")
         known = ~np.isnan(ids)
         columns = {name: frame[name].to_numpy() for name in features.APPLICATION_INPUTS}
@@ -270,7 +273,7 @@ class ScoringService:
         try:
             batch = self.batch_model.model_validate_json(body)
         except ValidationError as error:
-            problems = api_schema.problems_from(error, batch=True)
+            problems = request_schema.problems_from(error, batch=True)
             too_many = any(p["field"] == "applicants" and "at most" in p["rule"] for p in problems)
             raise RequestError(413 if too_many else 422, problems[:1000]) from None
         names = list(self.batch_model.model_fields["applicants"].annotation.__args__[0].model_fields)
@@ -286,14 +289,14 @@ class ScoringService:
         except Exception as error:  # any decoding failure is the client's malformed body
             raise RequestError(422, [problem("body", f"not a readable {kind} file: {error}")]) from None
         frame = table.to_pandas()
-        expected = api_schema.applicant_model().model_fields
+        expected = request_schema.applicant_model().model_fields
         extra = [name for name in frame.columns if name not in expected]
         if extra:
             raise RequestError(422, [problem(name, "unknown column (not in the data contract's application "
                                                    "columns)") for name in extra])
-        if len(frame) > api_schema.MAX_BATCH:
+        if len(frame) > request_schema.MAX_BATCH:
             raise RequestError(413, [problem("applicants", f"{len(frame):,} rows; at most "
-                                                           f"{api_schema.MAX_BATCH:,} per request")])
+                                                           f"{request_schema.MAX_BATCH:,} per request")])
         if len(frame) == 0:
             raise RequestError(422, [problem("applicants", "the batch is empty")])
         required = [name for name, field in expected.items() if field.is_required()]
@@ -304,7 +307,7 @@ class ScoringService:
             if name not in frame.columns:
                 frame[name] = None
         checks = frame.drop(columns="SK_ID_CURR").assign(SK_ID_CURR=frame["SK_ID_CURR"])
-        problems = row_checks.row_problems(checks, api_schema.APPLICANT_TABLE)
+        problems = row_checks.row_problems(checks, request_schema.APPLICANT_TABLE)
         problems = problems[~((problems["column"] == "SK_ID_CURR") & (problems["rule"] == "must not be missing"))]
         if len(problems):
             raise RequestError(422, [problem(r.column, r.rule, r.value, int(r.row))

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from scoring import generator
-from scoring.generator import GeneratorParams
-from scoring.histories import IdCounter, generate_histories
-from scoring.tables_io import ChunkedParquetWriter, replaced_directory
+from scoring.data.io import ChunkedParquetWriter, replaced_directory
+from scoring.synthetic import generator
+from scoring.synthetic.generator import GeneratorParams
+from scoring.synthetic.histories import IdCounter, generate_histories
 
 logger = logging.getLogger(__name__)
 FIRST_SK_ID_CURR = 100_002

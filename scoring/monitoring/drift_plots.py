@@ -83,7 +83,7 @@ def score_figure(reference: np.ndarray, currents: Mapping[str, np.ndarray], bins
     """The model's probability of default, reference (holdout) vs each current population: cumulative distribution
     (the Kolmogorov-Smirnov distance is its largest vertical gap) and share per reference score band (what PSI
     compares; 1/bins each for the reference, ties aside)."""
-    from scoring.drift import bin_shares, psi, quantile_edges
+    from scoring.monitoring.drift import bin_shares, psi, quantile_edges
 
     series = {"training applicants (holdout)": (reference, REFERENCE_COLOUR), **{
         label: (values, COLOURS[i % len(COLOURS)]) for i, (label, values) in enumerate(currents.items())}}

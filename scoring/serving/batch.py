@@ -1,6 +1,6 @@
 """Batch scoring: a file of applicants in, probability, decision and top reasons out.
 
-    python -m scoring.batch --input applicants.csv --output scores.csv [--history-dir DIR] [--reasons 3]
+    python -m scoring.serving.batch --input applicants.csv --output scores.csv [--history-dir DIR] [--reasons 3]
 
 The input has Kaggle's application columns (TARGET optional). History comes from --history-dir (Kaggle-named
 secondary tables) or else the lookup table written by featurize. Rows that break the contract are not scored and
@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring import explain, features
-from scoring.model_store import ScoringModel, load_scoring_model
-from scoring.row_checks import SchemaError, row_problems
-from scoring.tables_io import find_table_file, read_raw_table
+from scoring import features
+from scoring.data.io import find_table_file, read_raw_table
+from scoring.data.row_checks import SchemaError, row_problems
+from scoring.model import explain
+from scoring.model.registry import ScoringModel, load_scoring_model
 
 logger = logging.getLogger(__name__)
 HISTORY_TABLES = ("bureau", "bureau_balance", "previous_application", "POS_CASH_balance", "installments_payments",

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from scoring import contract
-from scoring.synthetic import ORACLE_FILE
-from scoring.tables_io import InputError, find_table_file, read_raw_table, replaced_directory, to_storage_types
-from scoring.validation import ContractValidator, Finding, TableReport
+from scoring.data.io import InputError, find_table_file, read_raw_table, replaced_directory, to_storage_types
+from scoring.data.validation import ContractValidator, Finding, TableReport
+from scoring.synthetic.dataset import ORACLE_FILE
 
 logger = logging.getLogger(__name__)
 KAGGLE_HINT = "kaggle competitions download -c home-credit-default-risk -p data/raw && unzip data/raw/*.zip -d data/raw"

@@ -65,7 +65,7 @@ class Latent:
 
 @cache
 def calibration() -> dict:
-    text = resources.files("scoring").joinpath("resources/calibration.json").read_text()
+    text = resources.files("scoring.synthetic").joinpath("resources/calibration.json").read_text()
     return json.loads(text)
 
 
@@ -299,7 +299,7 @@ def generate_applications(
     """One chunk of applicants: (train rows with TARGET, test rows without, latent, intercept).
 
     `alpha` None solves the intercept on this chunk. Both frames carry TRUE_PD, the oracle column that
-    `scoring.synthetic` splits off before anything is written beside the Kaggle-schema tables.
+    `scoring.synthetic.dataset` splits off before anything is written beside the Kaggle-schema tables.
     """
     latent = draw_latent(len(ids), rng)
     cols = generate_application_columns(len(ids), latent, rng)

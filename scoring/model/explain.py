@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.models import CalibratedScorer
+from scoring.model.training import CalibratedScorer
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from scoring import contract
-from scoring.generator import (
+from scoring.synthetic.generator import (
     DAYS_PER_MONTH,
     calibration,
     category_from_spec,

@@ -1,0 +1,1 @@
+"""Deliverables read from the pipeline's reports: the presentation deck."""
