@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from scoring import contract
-from scoring.config import load_params, paths_from
 from scoring.serving import request_schema
+from scoring.settings import load_settings
 
 DAYS_PER_YEAR = 365.25
 
@@ -23,7 +23,7 @@ def project_root() -> Path:
 
 def applicants_path(root: Path) -> Path:
     """Where the prepare stage writes the test applicants (params.yaml `paths.prepared`)."""
-    return root / paths_from(load_params(root / "params.yaml")).prepared / f"{request_schema.APPLICANT_TABLE}.parquet"
+    return load_settings(root / "params.yaml").under(root).paths.prepared_table(request_schema.APPLICANT_TABLE)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts app/ on the path, not the 
 from app import charts, form, population  # noqa: E402
 from app.client import ScoringClient, ServiceError, service_url  # noqa: E402
 from scoring.serving import request_schema  # noqa: E402
+from scoring.settings import load_settings  # noqa: E402
 
 TYPICAL = "typical"  # the choice that fills the form with the population's medians and modes (no SK_ID_CURR)
-MAX_REASONS = request_schema.openapi()["paths"]["/score"]["post"]["parameters"][0]["schema"]["maximum"]
+REASONS = load_settings(population.project_root() / "params.yaml").reasons  # default and most reasons shown
 
 
 @st.cache_data(show_spinner="Reading the test applicants…")
@@ -219,7 +220,7 @@ def main() -> None:
     frame = population_or_stop()
     sidebar_service(client)
     scope, values = pick_applicant(frame)
-    reasons = st.sidebar.slider("Reasons shown", 1, MAX_REASONS, 8)
+    reasons = st.sidebar.slider("Reasons shown", 1, REASONS.max, REASONS.default)
     st.title("Credit scoring tester")
     st.caption("Every score comes from the scoring service's `POST /score`. The form is built from the data contract "
                "(ranges, categories); `*` marks a field the service requires; an empty field is sent as missing.")

@@ -15,18 +15,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from scoring.settings import load_settings  # noqa: E402
+from scoring.synthetic.dataset import generate_dataset  # noqa: E402
 
 KAGGLE_TRAIN, KAGGLE_TEST = 307_511, 48_744
 logger = logging.getLogger("bench.generate")
 
 
 def run_one(n_applicants: int, n_test: int, out: Path) -> None:
-    from scoring.synthetic.dataset import generate_dataset
-    from scoring.synthetic.generator import GeneratorParams
-
+    settings = replace(load_settings(REPO / "params.yaml").data.synthetic, n_applicants=n_applicants, n_test=n_test)
     started = time.perf_counter()
-    rows = generate_dataset(GeneratorParams(n_applicants=n_applicants, n_test=n_test), out, progress=True)
+    rows = generate_dataset(settings, out, progress=True)
     seconds = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size_mib = sum(p.stat().st_size for p in out.iterdir()) / 2**20

@@ -280,6 +280,9 @@ TABLES: dict[str, Table] = {
     )
 }
 REQUIRED_TABLES = ("application_train",)
+HISTORY_TABLES = ("bureau", "bureau_balance", "previous_application", "POS_CASH_balance", "installments_payments",
+                  "credit_card_balance")
+"""The applicants' histories: every table but the applications, in Kaggle's order."""
 """Only the training applications are indispensable; any other table may be absent (its features are then missing)."""
 
 

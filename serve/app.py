@@ -1,7 +1,8 @@
 """The Ray Serve application: one plain `__call__` deployment around `scoring.serving.service.ScoringService`.
 
-The whole graph (validate -> features -> score -> explain -> decide -> log) runs in one replica: it costs about two
-milliseconds, of the order of one hop between deployments, so splitting it would only add latency (bench/serve.py).
+The whole graph (validate -> features -> score -> explain -> decide -> log: `serve/api.py` around
+`scoring.serving.service`) runs in one replica: it costs about two milliseconds, of the order of one hop between
+deployments, so splitting it would only add latency (bench/serve.py).
 Concurrent `POST /score` requests are scored together (`@serve.batch`, up to `batch_size`, no added wait): each is
 validated and answered on its own, but the features, the model and its SHAP values run once for all of them, so
 NumPy's and XGBoost's per-call costs are paid once per batch instead of once per request.
@@ -18,7 +19,9 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import Response
 
-from scoring.serving import service as scoring_service
+from scoring.serving.request_schema import MAX_BODY_BYTES
+from scoring.settings import configure_logging
+from serve.api import Reply, build_api, too_large_reply
 
 logger = logging.getLogger(__name__)
 
@@ -27,37 +30,28 @@ logger = logging.getLogger(__name__)
 class CreditScoring:
     def __init__(self, project_root: str = ".", params: str = "params.yaml", registry: bool = True,
                  production_log: str | bool | None = None, batch_size: int = 16):
-        from scoring.config import configure_logging, load_params
-
         configure_logging()
-        root = Path(project_root).resolve()
-        settings = load_params(root / params)
-        if production_log is None:  # where the drift stage reads it (params.yaml paths.production)
-            production_log = settings["paths"]["production"]
-        log_dir = (root / production_log) if production_log else None
-        self.service = scoring_service.ScoringService.from_params(settings, root, prefer_registry=registry,
-                                                                  log_dir=log_dir)
+        self.api = build_api(Path(project_root), params, registry, production_log)
         self.batched = batch_size > 1
         if self.batched:
             self.score_together.set_max_batch_size(batch_size)
 
     async def __call__(self, request: Request) -> Response:
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > scoring_service.MAX_BODY_BYTES:
-            reply = scoring_service.json_reply({"detail": [scoring_service.problem(
-                "body", f"larger than {scoring_service.MAX_BODY_BYTES // 2**20} MiB; split the batch")]}, 413)
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            reply = too_large_reply()
         elif self.batched and request.method == "POST" and request.url.path.rstrip("/") == "/score":
             reply = await self.score_together((await request.body(), request.url.query))
         else:
             body = await request.body()
-            reply = self.service.handle(request.method, request.url.path, body, request.headers.get("content-type"),
-                                        request.url.query)
+            reply = self.api.handle(request.method, request.url.path, body, request.headers.get("content-type"),
+                                    request.url.query, request.headers.get("accept"))
         return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0)
-    async def score_together(self, requests: list[tuple[bytes, str]]) -> list[scoring_service.Reply]:
+    async def score_together(self, requests: list[tuple[bytes, str]]) -> list[Reply]:
         """The `POST /score` requests waiting at this moment; no wait for more (a lone request goes at once)."""
-        return self.service.score_requests(requests)
+        return self.api.score_requests(requests)
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:

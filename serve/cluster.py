@@ -41,6 +41,8 @@ from typing import Any
 
 import psutil
 
+from scoring.serving import request_schema
+from scoring.settings import configure_logging, load_settings
 from serve.loopback import free_port, haproxy_environment, wait_until_answering
 from serve.ray_auth import token_environment
 from serve.run import (
@@ -278,11 +280,8 @@ def request_bodies(project_root: Path, params: str = "params.yaml", count: int =
     """Real applicants of the project's prepared test table, as JSON request bodies."""
     import pandas as pd
 
-    from scoring.config import load_params, paths_from
-    from scoring.serving import request_schema
-
-    prepared = project_root / paths_from(load_params(project_root / params)).prepared
-    frame = pd.read_parquet(prepared / "application_test.parquet").head(count)
+    paths = load_settings(project_root / params).under(project_root).paths
+    frame = pd.read_parquet(paths.prepared_table(request_schema.APPLICANT_TABLE)).head(count)
     return [json.dumps(body).encode() for body in request_schema.records(frame)]
 
 
@@ -424,8 +423,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from scoring.config import configure_logging
-
     configure_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     ns = parse_args(argv)

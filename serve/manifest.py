@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from scoring.settings import configure_logging
 from serve.ray_auth import AUTH_MODE
 from serve.run import CONFIG, FAST_INGRESS, QUIET, application_settings, load_config
 
@@ -113,8 +114,6 @@ def render(config_path: Path = CONFIG, image: str = DEFAULT_IMAGE) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from scoring.config import configure_logging
-
     configure_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=CONFIG)

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from scoring.config import generator_params, load_params
 from scoring.serving import request_schema
+from scoring.settings import SyntheticSettings, configure_logging, load_settings
 from scoring.synthetic import generator
 
 logger = logging.getLogger("serve.replay")
@@ -36,10 +36,9 @@ FIRST_REPLAY_ID = 2_000_001
 """SK_ID_CURR of replayed applicants: above the generator's and Kaggle's ranges, so none has a credit history."""
 
 
-def replay_applicants(params: dict[str, Any], rows: int, drift: bool, seed: int,
+def replay_applicants(settings: SyntheticSettings, rows: int, drift: bool, seed: int,
                       first_id: int = FIRST_REPLAY_ID) -> pd.DataFrame:
     """`rows` new applicants in Kaggle's application_test schema, from the generator as params.yaml sets it."""
-    settings = generator_params(params)
     settings = dataclasses.replace(settings, seed=seed, drift=dataclasses.replace(settings.drift, enabled=drift))
     ids = first_id + np.arange(rows, dtype=np.int64)
     _, test, _, _ = generator.generate_applications(ids, np.ones(rows, dtype=bool), np.random.default_rng(seed), None,
@@ -102,7 +101,7 @@ def replay(url: str, rows: int, drift: bool, clients: int = 8, seed: int = 7, re
     except httpx.HTTPError as error:
         raise SystemExit(f"the scoring service at {url} does not answer /health ({error}); start it with "
                          "`make run` or `python -m serve.run`, or pass --url") from None
-    applicants = replay_applicants(load_params(params_path), rows, drift, seed, first_id)
+    applicants = replay_applicants(load_settings(params_path).data.synthetic, rows, drift, seed, first_id)
     tally = send_all(url, request_schema.records(applicants), clients, reasons, progress)
     for failure in tally.failures[:5]:
         logger.error("request failed: %s", failure)
@@ -111,8 +110,6 @@ def replay(url: str, rows: int, drift: bool, clients: int = 8, seed: int = 7, re
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from scoring.config import configure_logging
-
     configure_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="the scoring service")

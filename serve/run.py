@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from scoring.settings import configure_logging
 from serve.loopback import haproxy_environment
 from serve.ray_auth import token_environment
 
@@ -59,7 +60,7 @@ def deploy(config: dict[str, Any], args: dict[str, Any], deployment_overrides: d
     """Serve's ingress and the config's application with these arguments (Ray is up); return the base URL."""
     from ray import serve
 
-    from serve.app import CreditScoring
+    from serve.app import CreditScoring  # here, not at the top: the manifest renderer imports this module without Ray
 
     app_entry, _, options = application_settings(config)
     options.update(deployment_overrides or {})
@@ -127,8 +128,6 @@ def argument_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from scoring.config import configure_logging
-
     configure_logging()
     ns = argument_parser().parse_args(argv)
     overrides = application_overrides(ns)

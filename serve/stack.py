@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from scoring.settings import configure_logging
 from serve.loopback import answers, wait_until_answering
 
 logger = logging.getLogger("serve.stack")
@@ -94,8 +95,6 @@ def status() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from scoring.config import configure_logging
-
     configure_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("up", "down", "status"))

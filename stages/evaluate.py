@@ -3,95 +3,121 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from scoring.config import configure_logging, cost_params, load_params, paths_from
 from scoring.model import evaluation, explain, plots, tracking
 from scoring.model.cost import business_cost
 from scoring.model.local_explanations import lime_explanations, pick_applicants, shap_waterfalls
 from scoring.model.model_card import render
+from scoring.model.training import CalibratedScorer
+from scoring.serving.engine import Scores, ScoringEngine
+from scoring.settings import CostSettings, Paths, Settings, configure_logging, load_settings, read_params
 
 logger = logging.getLogger("stages.evaluate")
 
 
-def oracle_auc(prepared: Path, holdout: pd.DataFrame) -> float | None:
+def oracle_auc(paths: Paths, holdout: pd.DataFrame) -> float | None:
     """AUC of the generator's true probabilities on the same applicants (synthetic data only)."""
-    path = prepared / "oracle.parquet"
-    if not path.exists():
+    if not paths.prepared_oracle.exists():
         return None
-    oracle = pd.read_parquet(path).set_index("SK_ID_CURR")["TRUE_PD"].reindex(holdout.index)
+    oracle = pd.read_parquet(paths.prepared_oracle).set_index("SK_ID_CURR")["TRUE_PD"].reindex(holdout.index)
     return round(float(roc_auc_score(holdout["TARGET"], oracle)), 5)
 
 
-def write_curves(y: np.ndarray, proba: np.ndarray, metrics: dict, threshold: float, params: dict, out: Path) -> None:
-    curves = evaluation.curves(y, proba, cost_params(params))
+def write_curves(y: np.ndarray, proba: np.ndarray, metrics: dict, threshold: float, cost: CostSettings,
+                 paths: Paths) -> None:
+    """The curves as CSV (dvc plots reads them: dvc.yaml `plots`) and as figures."""
+    curves = evaluation.curves(y, proba, cost)
     for name, frame in curves.items():
-        frame.to_csv(out / f"{name}.csv", index=False)
-    evaluation.confusion_rows(y, proba >= threshold).to_csv(out / "confusion.csv", index=False)
-    plots.roc_figure(curves["roc"], metrics["auc"], out / "roc.png")
+        frame.to_csv(paths.evaluate_dir / f"{name}.csv", index=False)
+    evaluation.confusion_rows(y, proba >= threshold).to_csv(paths.confusion_csv, index=False)
+    plots.roc_figure(curves["roc"], metrics["auc"], paths.roc_png)
     plots.precision_recall_figure(curves["precision_recall"], metrics["pr_auc"], metrics["default_rate"],
-                                  out / "precision_recall.png")
-    plots.calibration_figure(curves["calibration"], metrics["brier"], out / "calibration.png")
+                                  paths.precision_recall_png)
+    plots.calibration_figure(curves["calibration"], metrics["brier"], paths.calibration_png)
     plots.cost_curve_figure(curves["cost"], threshold, (metrics["business_cost"], metrics["business_cost_at_0_5"]),
-                            out / "holdout_cost_curve.png")
+                            paths.holdout_cost_curve_png)
 
 
-def explain_model(model, X: pd.DataFrame, proba: pd.Series, threshold: float, seed: int, out: Path) -> pd.Series:
-    sample = X.sample(min(len(X), 500), random_state=seed)
-    contribs, _ = explain.contributions(model, sample, background=sample)
-    importance = explain.global_importance(contribs)
-    importance.rename("mean_abs_shap").to_csv(out / "shap_importance.csv", index_label="feature")
-    plots.importance_figure(importance, out / "shap_importance.png")
-    plots.shap_summary_figure(contribs, sample, out / "shap_summary.png")
+def holdout_applicants(paths: Paths) -> pd.DataFrame:
+    """The holdout's raw applications (prepared application_train, TARGET included), in the holdout's order: the
+    engine builds their features itself, as the service does."""
+    ids = pd.read_parquet(paths.holdout_features, columns=["TARGET"]).index
+    apps = pd.read_parquet(paths.prepared_table("application_train")).set_index("SK_ID_CURR")
+    return apps.loc[ids].reset_index()
+
+
+def explain_model(model: CalibratedScorer, scores: Scores, X: pd.DataFrame, threshold: float, settings: Settings
+                  ) -> pd.Series:
+    """Global importance and summary (SHAP), three local explanations (SHAP waterfalls, LIME)."""
+    paths, out = settings.paths, settings.paths.evaluate_dir
+    importance = explain.global_importance(scores.contribution_frame())
+    importance.rename("mean_abs_shap").to_csv(paths.shap_importance, index_label="feature")
+    plots.importance_figure(importance, paths.shap_importance_png)
+    sample = X.sample(min(len(X), 500), random_state=settings.split.seed)
+    plots.shap_summary_figure(scores.contribution_frame().loc[sample.index], sample, paths.shap_summary_png)
+    proba = pd.Series(scores.probability, index=X.index)
     chosen = pick_applicants(proba, threshold)
-    shap_waterfalls(model, X, chosen, proba, threshold, out, background=sample)
-    lime_explanations(model, X, chosen, sample, out, seed)
+    shap_waterfalls(local_cases(scores, chosen, settings.reasons.default), paths.local_explanations)
+    lime_explanations(model, X, chosen, sample, out, settings.split.seed)
     return importance
+
+
+def local_cases(scores: Scores, chosen: dict[str, int], k: int) -> dict[str, dict[str, Any]]:
+    """What the service would answer for each chosen applicant, with the SHAP base value for the waterfall."""
+    position = {int(i): n for n, i in enumerate(scores.ids)}
+    rows = [position[applicant] for applicant in chosen.values()]
+    records = scores.reasons(k).records()
+    base = scores.base_values
+    return {label: {"SK_ID_CURR": applicant, "probability": round(float(scores.probability[i]), 5),
+                    "decision": str(scores.decisions[i]), "base": float(base[i]), "raw": float(scores.raw[i]),
+                    "reasons": records[i]}
+            for (label, applicant), i in zip(chosen.items(), rows)}
 
 
 def main() -> None:
     configure_logging()
-    params = load_params()
-    paths, cost = paths_from(params), cost_params(params)
-    model = joblib.load(paths.models / "model.joblib")
-    threshold = json.loads((paths.reports / "threshold.json").read_text())
-    holdout = pd.read_parquet(paths.features / "holdout.parquet")
-    X, y = holdout.drop(columns="TARGET"), holdout["TARGET"].to_numpy()
-    proba = pd.Series(model.predict_proba(X)[:, 1], index=X.index)
-    metrics = evaluation.holdout_metrics(y, proba.to_numpy(), threshold["threshold"], cost)
-    if (oracle := oracle_auc(paths.prepared, holdout)) is not None:
+    settings = load_settings()
+    paths, cost = settings.paths, settings.cost
+    model = joblib.load(paths.model)
+    threshold = json.loads(paths.threshold_json.read_text())
+    apps = holdout_applicants(paths)
+    engine = ScoringEngine(model, threshold["threshold"], pd.read_parquet(paths.history))
+    scores = engine.score_table(apps, explain=True)
+    X, y, proba = scores.feature_frame(engine.columns), apps["TARGET"].to_numpy(), scores.probability
+    metrics = evaluation.holdout_metrics(y, proba, threshold["threshold"], cost)
+    if (oracle := oracle_auc(paths, apps.set_index("SK_ID_CURR"))) is not None:
         metrics["oracle_auc"] = oracle
-    out = paths.reports / "evaluate"
-    out.mkdir(parents=True, exist_ok=True)
-    write_curves(y, proba.to_numpy(), metrics, threshold["threshold"], params, out)
-    importance = explain_model(model, X, proba, threshold["threshold"], params["split"]["seed"], out)
-    fairness = evaluation.fairness(X, y, proba.to_numpy() >= threshold["threshold"])
-    fairness.to_csv(out / "fairness.csv", index=False)
-    comparison = json.loads((paths.reports / "train.json").read_text())
-    (out / "model_card.md").write_text(render(metrics, comparison, threshold, fairness, params, importance))
-    (paths.reports / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    paths.evaluate_dir.mkdir(parents=True, exist_ok=True)
+    write_curves(y, proba, metrics, threshold["threshold"], cost, paths)
+    importance = explain_model(model, scores, X, threshold["threshold"], settings)
+    fairness = evaluation.fairness(X, y, scores.refused)
+    fairness.to_csv(paths.fairness_csv, index=False)
+    comparison = json.loads(paths.train_report.read_text())
+    paths.model_card.write_text(render(metrics, comparison, threshold, fairness, settings, importance))
+    paths.metrics_json.write_text(json.dumps(metrics, indent=1))
     logger.info("holdout: AUC %.4f, cost %.4f at %.3f (%.4f at 0.5)%s", metrics["auc"], metrics["business_cost"],
                 metrics["threshold"], metrics["business_cost_at_0_5"],
                 f", oracle AUC {oracle:.4f}" if oracle is not None else "")
-    mirror_to_mlflow(params, metrics, model, X, y, paths)
+    mirror_to_mlflow(settings, metrics, model, X, y)
 
 
-def mirror_to_mlflow(params: dict, metrics: dict, model, X: pd.DataFrame, y: np.ndarray, paths) -> None:
-    p = tracking.TrackingParams(**params.get("tracking", {}))
-    if not p.enabled:
+def mirror_to_mlflow(settings: Settings, metrics: dict, model, X: pd.DataFrame, y: np.ndarray) -> None:
+    if not settings.tracking.enabled:
         return
+    paths, cost = settings.paths, settings.cost
 
     def cost_on_holdout(candidate, candidate_threshold: float) -> float:
-        return business_cost(y, candidate.predict_proba(X)[:, 1] >= candidate_threshold, cost_params(params))
+        return business_cost(y, candidate.predict_proba(X)[:, 1] >= candidate_threshold, cost)
 
-    artifacts = [paths.reports / "metrics.json", paths.reports / "train.json", paths.reports / "threshold.json",
-                 paths.reports / "threshold", paths.reports / "evaluate", paths.reports / "validation.md"]
-    tracking.log_run(p, params, metrics, model, X.head(5), artifacts, cost_on_holdout)
+    artifacts = [paths.metrics_json, paths.train_report, paths.threshold_json, paths.threshold_dir,
+                 paths.evaluate_dir, paths.validation_report]
+    tracking.log_run(settings.tracking, read_params(), metrics, model, X.head(5), artifacts, cost_on_holdout)
 
 
 if __name__ == "__main__":

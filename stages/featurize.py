@@ -4,28 +4,28 @@ from __future__ import annotations
 import logging
 
 from scoring import features
-from scoring.config import configure_logging, load_params, paths_from
 from scoring.data.io import read_prepared
+from scoring.settings import configure_logging, load_settings
 
 logger = logging.getLogger("stages.featurize")
 
 
 def main() -> None:
     configure_logging()
-    params = load_params()
-    paths, split = paths_from(params), params["split"]
+    settings = load_settings()
+    paths, split = settings.paths, settings.split
     tables = read_prepared(paths.prepared)
     history = features.history_features(tables)
     train = tables["application_train"]
     labelled = features.build_features(train, history)
     fit, holdout = features.split_holdout(labelled, train.set_index("SK_ID_CURR")["TARGET"],
-                                          split["holdout_fraction"], split["seed"])
+                                          split.holdout_fraction, split.seed)
     paths.features.mkdir(parents=True, exist_ok=True)
-    history.to_parquet(paths.features / "history.parquet")
-    fit.to_parquet(paths.features / "train.parquet")
-    holdout.to_parquet(paths.features / "holdout.parquet")
+    history.to_parquet(paths.history)
+    fit.to_parquet(paths.train_features)
+    holdout.to_parquet(paths.holdout_features)
     if "application_test" in tables:
-        features.build_features(tables["application_test"], history).to_parquet(paths.features / "test.parquet")
+        features.build_features(tables["application_test"], history).to_parquet(paths.test_features)
     logger.info("features: %d columns (%d from histories); %d fit, %d holdout rows -> %s", labelled.shape[1],
                 history.shape[1], len(fit), len(holdout), paths.features)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from scoring.config import configure_logging, generator_params, load_params, paths_from
+from scoring.settings import configure_logging, load_settings
 from scoring.synthetic.dataset import generate_dataset
 
 logger = logging.getLogger("stages.generate")
@@ -11,8 +11,8 @@ logger = logging.getLogger("stages.generate")
 
 def main() -> None:
     configure_logging()
-    params = load_params()
-    rows = generate_dataset(generator_params(params), paths_from(params).synthetic)
+    settings = load_settings()
+    rows = generate_dataset(settings.data.synthetic, settings.paths.synthetic)
     logger.info("synthetic tables: %s", ", ".join(f"{k} {v:,}" for k, v in rows.items()))
 
 

@@ -9,33 +9,28 @@ import logging
 import sys
 from pathlib import Path
 
-from scoring.config import configure_logging, load_params, paths_from
 from scoring.data.prepare import ValidationFailed, prepare_tables
+from scoring.settings import Settings, configure_logging, load_settings
 
 logger = logging.getLogger("stages.prepare")
-SOURCES = ("synthetic", "kaggle")
 
 
-def source_directory(params: dict) -> Path:
-    source = params["data"]["source"]
-    if source not in SOURCES:
-        raise SystemExit(f"params.yaml data.source is {source!r}; use one of {SOURCES}")
-    paths = paths_from(params)
-    return paths.synthetic if source == "synthetic" else paths.raw
+def source_directory(settings: Settings) -> Path:
+    """Where data.source says the raw tables are."""
+    return settings.paths.synthetic if settings.data.source == "synthetic" else settings.paths.raw
 
 
 def main() -> None:
     configure_logging()
-    params = load_params()
-    paths = paths_from(params)
+    settings = load_settings()
+    paths = settings.paths
     try:
-        result = prepare_tables(source_directory(params), paths.prepared, paths.reports)
+        result = prepare_tables(source_directory(settings), paths.prepared, paths.reports)
     except ValidationFailed as failure:
         logger.error("%s", failure)
         sys.exit(1)
     tables = ", ".join(f"{r.table} {r.rows:,}" for r in result.reports)
-    logger.info("validated and wrote %s to %s; report: %s", tables, paths.prepared,
-                paths.reports / "validation.md")
+    logger.info("validated and wrote %s to %s; report: %s", tables, paths.prepared, paths.validation_report)
 
 
 if __name__ == "__main__":

@@ -11,18 +11,18 @@ import logging
 import numpy as np
 import pandas as pd
 
-from scoring.config import configure_logging, cost_params, load_params, paths_from
 from scoring.model import cost as business
 from scoring.model.plots import cost_curve_figure
+from scoring.settings import configure_logging, load_settings
 
 logger = logging.getLogger("stages.threshold")
 
 
 def main() -> None:
     configure_logging()
-    params = load_params()
-    paths, cost = paths_from(params), cost_params(params)
-    oof = pd.read_parquet(paths.models / "oof.parquet")
+    settings = load_settings()
+    paths, cost = settings.paths, settings.cost
+    oof = pd.read_parquet(paths.oof)
     y, proba = oof["TARGET"].to_numpy(), oof["proba"].to_numpy()
     threshold, best = business.pick_threshold(y, proba, cost)
     curve = business.cost_curve(y, proba, np.linspace(0, 1, 201), cost)
@@ -36,11 +36,10 @@ def main() -> None:
             for column in oof.columns if column.startswith("raw_")
         },
     }
-    (paths.reports / "threshold.json").write_text(json.dumps(result, indent=1))
-    out = paths.reports / "threshold"
-    out.mkdir(parents=True, exist_ok=True)
-    curve.to_csv(out / "cost_curve.csv", index=False)
-    cost_curve_figure(curve, threshold, (best, result["oof_business_cost_at_0_5"]), out / "cost_curve.png")
+    paths.threshold_json.write_text(json.dumps(result, indent=1))
+    paths.threshold_dir.mkdir(parents=True, exist_ok=True)
+    curve.to_csv(paths.cost_curve_csv, index=False)
+    cost_curve_figure(curve, threshold, (best, result["oof_business_cost_at_0_5"]), paths.cost_curve_png)
     logger.info("threshold %.3f: cost %.4f per applicant (at 0.5: %.4f), approval rate %.1f%%", threshold, best,
                 result["oof_business_cost_at_0_5"], 100 * result["oof_approval_rate"])
 

@@ -11,28 +11,27 @@ import logging
 import joblib
 import pandas as pd
 
-from scoring.config import configure_logging, load_params, paths_from
 from scoring.model import training
+from scoring.settings import configure_logging, load_settings
 
 logger = logging.getLogger("stages.train")
 
 
 def main() -> None:
     configure_logging()
-    params = load_params()
-    paths, p = paths_from(params), training.train_params(params["train"])
-    fit = pd.read_parquet(paths.features / "train.parquet")
+    settings = load_settings()
+    paths, p = settings.paths, settings.train
+    fit = pd.read_parquet(paths.train_features)
     X, y = fit.drop(columns="TARGET"), fit["TARGET"].to_numpy()
     candidates = training.compare_models(X, y, p)
     chosen = training.choose(candidates, p)
     raw_oof = training.out_of_fold_scores(candidates, X, y, p)
     model, oof = training.fit_final(chosen, raw_oof[chosen.model].to_numpy(), X, y, p)
     paths.models.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, paths.models / "model.joblib")
-    scores = raw_oof.add_prefix("raw_").assign(TARGET=y, proba=oof)
-    scores.to_parquet(paths.models / "oof.parquet")
-    (paths.reports / "train.json").write_text(json.dumps(training.comparison_table(candidates, chosen), indent=1))
-    logger.info("kept %s -> %s", chosen.model, paths.models / "model.joblib")
+    joblib.dump(model, paths.model)
+    raw_oof.add_prefix("raw_").assign(TARGET=y, proba=oof).to_parquet(paths.oof)
+    paths.train_report.write_text(json.dumps(training.comparison_table(candidates, chosen), indent=1))
+    logger.info("kept %s -> %s", chosen.model, paths.model)
 
 
 if __name__ == "__main__":

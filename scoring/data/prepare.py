@@ -12,7 +12,7 @@ import pandas as pd
 from scoring import contract
 from scoring.data.io import InputError, find_table_file, read_raw_table, replaced_directory, to_storage_types
 from scoring.data.validation import ContractValidator, Finding, TableReport
-from scoring.synthetic.dataset import ORACLE_FILE
+from scoring.settings import Paths
 
 logger = logging.getLogger(__name__)
 KAGGLE_HINT = "kaggle competitions download -c home-credit-default-risk -p data/raw && unzip data/raw/*.zip -d data/raw"
@@ -69,9 +69,9 @@ def prepare_tables(
                 coverage.update(report_coverage(table, staging, known))
         write_report(reports, coverage, report_dir)
         raise_on_errors(reports, report_dir)
-        oracle = source / ORACLE_FILE
+        oracle = source / Paths.ORACLE
         if oracle.exists():
-            shutil.copy(oracle, staging / ORACLE_FILE)
+            shutil.copy(oracle, staging / Paths.ORACLE)
     return PrepareResult(reports, coverage)
 
 
@@ -107,7 +107,7 @@ def report_coverage(table: contract.Table, staging: Path, known: dict[str, set[i
 def raise_on_errors(reports: list[TableReport], report_dir: Path) -> None:
     errors = [f for r in reports for f in r.errors]
     if errors:
-        raise ValidationFailed(errors, report_dir / "validation.md")
+        raise ValidationFailed(errors, report_dir / Paths.VALIDATION_MD)
 
 
 def write_report(reports: list[TableReport], coverage: dict[str, float], report_dir: Path) -> None:
@@ -115,8 +115,8 @@ def write_report(reports: list[TableReport], coverage: dict[str, float], report_
     report_dir.mkdir(parents=True, exist_ok=True)
     payload = {"passed": all(not r.errors for r in reports), "tables": [r.to_dict() for r in reports],
                "key_coverage": coverage}
-    (report_dir / "validation.json").write_text(json.dumps(payload, indent=1, default=str))
-    (report_dir / "validation.md").write_text(render_markdown(reports, coverage))
+    (report_dir / Paths.VALIDATION_JSON).write_text(json.dumps(payload, indent=1, default=str))
+    (report_dir / Paths.VALIDATION_MD).write_text(render_markdown(reports, coverage))
 
 
 def render_markdown(reports: list[TableReport], coverage: dict[str, float]) -> str:

@@ -6,19 +6,13 @@ when their probability of default is at or above the threshold.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class CostParams:
-    fn: float = 10.0
-    fp: float = 1.0
+from scoring.settings import CostSettings
 
 
-def business_cost(y_true: np.ndarray, refused: np.ndarray, cost: CostParams) -> float:
+def business_cost(y_true: np.ndarray, refused: np.ndarray, cost: CostSettings) -> float:
     """Mean cost per applicant of the decisions `refused` (True = credit refused)."""
     y_true, refused = np.asarray(y_true).astype(bool), np.asarray(refused).astype(bool)
     fn = np.sum(y_true & ~refused)
@@ -26,7 +20,7 @@ def business_cost(y_true: np.ndarray, refused: np.ndarray, cost: CostParams) -> 
     return float((cost.fn * fn + cost.fp * fp) / max(len(y_true), 1))
 
 
-def cost_curve(y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray, cost: CostParams) -> pd.DataFrame:
+def cost_curve(y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray, cost: CostSettings) -> pd.DataFrame:
     """Cost, error counts and approval rate at every threshold, in O((n + k) log n) without a loop."""
     y_true = np.asarray(y_true).astype(bool)
     proba = np.asarray(proba, dtype=float)
@@ -41,13 +35,13 @@ def cost_curve(y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray, co
     })
 
 
-def pick_threshold(y_true: np.ndarray, proba: np.ndarray, cost: CostParams, steps: int = 1001) -> tuple[float, float]:
+def pick_threshold(y_true: np.ndarray, proba: np.ndarray, cost: CostSettings, steps: int = 1001) -> tuple[float, float]:
     """(threshold, cost) minimising the business cost over a regular grid on [0, 1]; the lowest on ties."""
     curve = cost_curve(y_true, proba, np.linspace(0, 1, steps), cost)
     best = int(curve["cost"].to_numpy().argmin())
     return float(curve["threshold"].iloc[best]), float(curve["cost"].iloc[best])
 
 
-def min_cost(y_true: np.ndarray, proba: np.ndarray, cost: CostParams) -> float:
+def min_cost(y_true: np.ndarray, proba: np.ndarray, cost: CostSettings) -> float:
     """Lowest achievable cost on these scores (used to compare models, whatever their probability scale)."""
     return pick_threshold(y_true, proba, cost)[1]

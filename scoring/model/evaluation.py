@@ -15,12 +15,13 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from scoring.model.cost import CostParams, business_cost, cost_curve
+from scoring.model.cost import business_cost, cost_curve
+from scoring.settings import CostSettings
 
 AGE_BANDS = [18, 30, 40, 50, 60, 100]
 
 
-def holdout_metrics(y: np.ndarray, proba: np.ndarray, threshold: float, cost: CostParams) -> dict[str, Any]:
+def holdout_metrics(y: np.ndarray, proba: np.ndarray, threshold: float, cost: CostSettings) -> dict[str, Any]:
     refused = proba >= threshold
     tn, fp, fn, tp = confusion_matrix(y, refused, labels=[0, 1]).ravel()
     return {
@@ -37,7 +38,7 @@ def holdout_metrics(y: np.ndarray, proba: np.ndarray, threshold: float, cost: Co
     }
 
 
-def curves(y: np.ndarray, proba: np.ndarray, cost: CostParams) -> dict[str, pd.DataFrame]:
+def curves(y: np.ndarray, proba: np.ndarray, cost: CostSettings) -> dict[str, pd.DataFrame]:
     """ROC, precision-recall, calibration and cost curves, thinned to at most ~500 points for DVC plots."""
     fpr, tpr, _ = roc_curve(y, proba)
     precision, recall, _ = precision_recall_curve(y, proba)

@@ -1,8 +1,10 @@
-"""Local explanations for a few applicants: SHAP waterfalls and LIME, saved where people can look at them."""
+"""Local explanations for a few applicants: SHAP waterfalls (from the scoring engine's own reasons) and LIME, saved
+where people can look at them."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,21 +22,18 @@ def pick_applicants(proba: pd.Series, threshold: float) -> dict[str, int]:
     }
 
 
-def shap_waterfalls(model: CalibratedScorer, X: pd.DataFrame, chosen: dict[str, int], proba: pd.Series,
-                    threshold: float, out: Path, background: pd.DataFrame) -> dict[str, dict]:
-    rows = X.loc[list(chosen.values())]
-    contribs, base = explain.contributions(model, rows, background)
-    summary = {}
-    for label, applicant in chosen.items():
-        reasons = explain.top_reasons(contribs.loc[applicant], X.loc[applicant], k=10)
-        decision = "refused" if proba[applicant] >= threshold else "granted"
-        title = f"Applicant {applicant} ({label}): probability {proba[applicant]:.3f}, {decision}"
-        score = base + float(contribs.loc[applicant].sum())
-        plots.waterfall_figure(reasons, base, score, title, out / f"waterfall_{label}_{applicant}.png")
-        summary[label] = {"SK_ID_CURR": applicant, "probability": round(float(proba[applicant]), 5),
-                          "decision": decision, "reasons": [r.__dict__ for r in reasons]}
-    (out / "local_explanations.json").write_text(json.dumps(summary, indent=1, default=str))
-    return summary
+def shap_waterfalls(explained: dict[str, dict[str, Any]], summary: Path) -> None:
+    """One waterfall per chosen applicant, beside `summary` (the JSON of them all): `explained[label]` holds
+    SK_ID_CURR, probability, decision, base, raw score and reasons (the API's records)."""
+    out = summary.parent
+    for label, case in explained.items():
+        title = (f"Applicant {case['SK_ID_CURR']} ({label}): probability {case['probability']:.3f}, "
+                 f"{case['decision']}")
+        steps = [(reason["sentence"].split(" raises")[0].split(" lowers")[0], reason["contribution"])
+                 for reason in case["reasons"]]
+        plots.waterfall_figure(steps, case["base"], case["raw"], title,
+                               out / f"waterfall_{label}_{case['SK_ID_CURR']}.png")
+    summary.write_text(json.dumps(explained, indent=1, default=str))
 
 
 def lime_explanations(model: CalibratedScorer, X: pd.DataFrame, chosen: dict[str, int], background: pd.DataFrame,

@@ -5,17 +5,19 @@ from typing import Any
 
 import pandas as pd
 
+from scoring.settings import Settings
+
 
 def render(metrics: dict[str, Any], comparison: dict[str, Any], threshold: dict[str, Any], fairness: pd.DataFrame,
-           params: dict[str, Any], importance: pd.Series) -> str:
-    source = params["data"]["source"]
+           settings: Settings, importance: pd.Series) -> str:
+    source = settings.data.source
     rows = [
         "# Model card: credit-scoring", "",
-        f"**Model**: {comparison['chosen']} (calibrated: {params['train']['calibration']}), chosen by "
+        f"**Model**: {comparison['chosen']} (calibrated: {settings.train.calibration}), chosen by "
         f"cross-validated AUC among {', '.join(comparison['models'])}; class imbalance: "
-        f"{params['train']['imbalance']} inside each fold.",
+        f"{settings.train.imbalance} inside each fold.",
         f"**Data**: {source} ({'generated, see README' if source == 'synthetic' else 'Kaggle Home Credit'}); "
-        f"holdout of {metrics['n']:,} applicants ({params['split']['holdout_fraction']:.0%} of the labelled ones), "
+        f"holdout of {metrics['n']:,} applicants ({settings.split.holdout_fraction:.0%} of the labelled ones), "
         f"default rate {metrics['default_rate']:.2%}.",
         f"**Decision**: refuse when the probability of default is at least {metrics['threshold']:.3f}; the threshold "
         f"minimises the business cost with a missed default costing {threshold['cost_fn']:g} and a refused good "

@@ -1,6 +1,7 @@
 """The figures people look at: cost curve, ROC, precision-recall, calibration, SHAP summary, waterfalls."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -8,8 +9,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-
-from scoring.model.explain import Reason
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -88,14 +87,15 @@ def shap_summary_figure(contribs: pd.DataFrame, X: pd.DataFrame, path: Path, top
     return _save(fig, path)
 
 
-def waterfall_figure(reasons: list[Reason], base: float, score: float, title: str, path: Path) -> Path:
-    """Waterfall of one applicant's top contributions, from the base value to the raw score.
+def waterfall_figure(reasons: Sequence[tuple[str, float]], base: float, score: float, title: str,
+                     path: Path) -> Path:
+    """Waterfall of one applicant's top contributions (label, contribution), from the base value to the raw score.
 
     The fields beyond the top ones are summed into one bar, so the bars end exactly at the applicant's score.
     """
-    rest = score - base - sum(reason.contribution for reason in reasons)
-    labels = [reason.sentence.split(" raises")[0].split(" lowers")[0] for reason in reasons] + ["all other fields"]
-    steps = [reason.contribution for reason in reasons] + [rest]
+    rest = score - base - sum(contribution for _, contribution in reasons)
+    labels = [label for label, _ in reasons] + ["all other fields"]
+    steps = [contribution for _, contribution in reasons] + [rest]
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(steps) + 2.0))
     start = base
     for i, step in enumerate(steps):

@@ -12,32 +12,21 @@ import logging
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from scoring.settings import TrackingSettings, rooted_uri
 
 logger = logging.getLogger(__name__)
 MODEL_NAME = "credit-scoring"
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
-@dataclass(frozen=True)
-class TrackingParams:
-    enabled: bool = True
-    uri: str = "sqlite:///mlflow.db"
-    experiment: str = "credit-scoring"
-    artifacts: str = "mlruns"
-
-
-def resolve_uri(p: TrackingParams) -> str:
+def resolve_uri(p: TrackingSettings) -> str:
     """MLFLOW_TRACKING_URI wins; a relative SQLite path is made absolute (DVC may run stages elsewhere)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI", p.uri)
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        uri = prefix + str(Path(uri[len(prefix):]).resolve())
-    return uri
+    return rooted_uri(os.environ.get("MLFLOW_TRACKING_URI", p.uri), Path.cwd())
 
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -68,7 +57,7 @@ def numeric_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, floa
     return out
 
 
-def setup(p: TrackingParams) -> Any:
+def setup(p: TrackingSettings) -> Any:
     import mlflow
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -79,7 +68,7 @@ def setup(p: TrackingParams) -> Any:
     return mlflow
 
 
-def log_run(p: TrackingParams, params: dict[str, Any], metrics: dict[str, Any], model: Any, example: pd.DataFrame,
+def log_run(p: TrackingSettings, params: dict[str, Any], metrics: dict[str, Any], model: Any, example: pd.DataFrame,
             artifacts: list[Path], eval_cost: Callable[[Any, float], float]) -> dict[str, Any]:
     """One MLflow run: params, metrics, artifacts, model (registered); then the alias decision."""
     mlflow = setup(p)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -30,30 +30,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from xgboost import XGBClassifier
 
+from scoring.settings import Imbalance, ModelName, TrainSettings
+
 logger = logging.getLogger(__name__)
-MODELS = ("logreg", "random_forest", "xgboost")
-IMBALANCE = ("class_weight", "undersample", "smote", "none")
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    models: tuple[str, ...] = MODELS
-    model: str = "auto"
-    imbalance: str = "class_weight"
-    cv_folds: int = 3
-    oof_folds: int = 5
-    calibration: str = "isotonic"
-    seed: int = 42
-    n_jobs: int = 2
-    grids: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        unknown = set(self.models) - set(MODELS)
-        if unknown or (self.model != "auto" and self.model not in MODELS):
-            raise ValueError(f"train.models / train.model must be among {MODELS} (or model: auto), got "
-                             f"{sorted(unknown) or self.model}")
-        if self.imbalance not in IMBALANCE:
-            raise ValueError(f"train.imbalance must be one of {IMBALANCE}, got {self.imbalance!r}")
+MODELS: tuple[str, ...] = get_args(ModelName)
+IMBALANCE: tuple[str, ...] = get_args(Imbalance)
 
 
 def preprocessor(numeric: list[str], categorical: list[str], model: str) -> ColumnTransformer:
@@ -94,7 +75,7 @@ def sampler(imbalance: str, seed: int) -> BaseEstimator | None:
     return None
 
 
-def build_pipeline(model: str, numeric: list[str], categorical: list[str], p: TrainParams,
+def build_pipeline(model: str, numeric: list[str], categorical: list[str], p: TrainSettings,
                    positive_share: float) -> Pipeline:
     steps: list[tuple[str, Any]] = [("prep", preprocessor(numeric, categorical, model))]
     resampler = sampler(p.imbalance, p.seed)
@@ -107,12 +88,6 @@ def build_pipeline(model: str, numeric: list[str], categorical: list[str], p: Tr
 def split_columns(X: pd.DataFrame) -> tuple[list[str], list[str]]:
     categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype) or X[c].dtype == object]
     return [c for c in X.columns if c not in categorical], categorical
-
-
-def train_params(section: dict[str, Any]) -> TrainParams:
-    values = dict(section)
-    values["models"] = tuple(values.get("models", MODELS))
-    return TrainParams(**values)
 
 
 def comparison_table(candidates: list[Candidate], chosen: Candidate) -> dict[str, Any]:
@@ -135,7 +110,7 @@ class Candidate:
     estimator: Pipeline
 
 
-def compare_models(X: pd.DataFrame, y: np.ndarray, p: TrainParams) -> list[Candidate]:
+def compare_models(X: pd.DataFrame, y: np.ndarray, p: TrainSettings) -> list[Candidate]:
     """GridSearchCV of every candidate on the same stratified folds, scored by AUC.
 
     The business cost of each candidate is computed by the threshold stage from their out-of-fold scores, so
@@ -162,14 +137,14 @@ def compare_models(X: pd.DataFrame, y: np.ndarray, p: TrainParams) -> list[Candi
     return results
 
 
-def choose(candidates: list[Candidate], p: TrainParams) -> Candidate:
+def choose(candidates: list[Candidate], p: TrainSettings) -> Candidate:
     """The model params.yaml forces, or the best cross-validated AUC."""
     if p.model != "auto":
         return next(c for c in candidates if c.model == p.model)
     return max(candidates, key=lambda c: c.auc)
 
 
-def out_of_fold_scores(candidates: list[Candidate], X: pd.DataFrame, y: np.ndarray, p: TrainParams) -> pd.DataFrame:
+def out_of_fold_scores(candidates: list[Candidate], X: pd.DataFrame, y: np.ndarray, p: TrainSettings) -> pd.DataFrame:
     """Raw out-of-fold probability of every candidate (one column each), on the same folds."""
     folds = StratifiedKFold(p.oof_folds, shuffle=True, random_state=p.seed + 1)
     return pd.DataFrame({
@@ -219,7 +194,7 @@ def calibrate(calibrator: Any, raw: np.ndarray) -> np.ndarray:
     return calibrator.predict_proba(logit)[:, 1]
 
 
-def fit_final(chosen: Candidate, raw_oof: np.ndarray, X: pd.DataFrame, y: np.ndarray, p: TrainParams
+def fit_final(chosen: Candidate, raw_oof: np.ndarray, X: pd.DataFrame, y: np.ndarray, p: TrainSettings
               ) -> tuple[CalibratedScorer, np.ndarray]:
     """Calibrator fitted on the chosen model's out-of-fold scores; pipeline refitted on all rows.
 

@@ -20,7 +20,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,58 +28,21 @@ import numpy as np
 import pandas as pd
 
 from scoring import contract, features
-from scoring.config import paths_from
+from scoring.model import tracking
+from scoring.monitoring import drift_plots
 from scoring.monitoring.production_log import LoggedApplicants, production_details, read_production_log
+from scoring.monitoring.psi import psi
+from scoring.serving.engine import ScoringEngine
+from scoring.settings import DriftSettings, Paths, TrackingSettings
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_COLUMNS = (
-    "AMT_INCOME_TOTAL", "AMT_CREDIT", "AMT_ANNUITY", "AMT_GOODS_PRICE", "DAYS_BIRTH", "DAYS_EMPLOYED",
-    "DAYS_ID_PUBLISH", "DAYS_LAST_PHONE_CHANGE", "EXT_SOURCE_1", "EXT_SOURCE_2", "EXT_SOURCE_3", "CNT_CHILDREN",
-    "REGION_POPULATION_RELATIVE", "REGION_RATING_CLIENT", "NAME_CONTRACT_TYPE", "CODE_GENDER", "FLAG_OWN_CAR",
-    "FLAG_OWN_REALTY", "NAME_INCOME_TYPE", "NAME_EDUCATION_TYPE", "NAME_FAMILY_STATUS", "NAME_HOUSING_TYPE",
-    "OCCUPATION_TYPE", "ORGANIZATION_TYPE",
-)
-"""The fields tested by default: amounts, age and employment, the external scores, family, region and the
-categories a portfolio shifts along; they include every field the generator's drift moves."""
 
 SECTIONS = {"test": "application_test", "production": "production log"}
 HTML = {"test": "drift_report.html", "production": "drift_report_production.html"}
 APPLICATION = contract.table("application_test")
-MISSING = "<missing>"
 STEADY_ROWS = 2_000
 """Below this many current rows, the distances' sampling noise nears their 0.1 threshold (on ORGANIZATION_TYPE's 58
 categories the Jensen-Shannon distance of two samples of one population is about 0.15 at 300 rows, 0.05 at 3,000)."""
-
-
-@dataclass(frozen=True)
-class DriftParams:
-    columns: tuple[str, ...] = DEFAULT_COLUMNS
-    stattest: str | None = None
-    """None: Evidently's choice by column type and size; or one of its names for every field ('psi',
-    'jensenshannon', 'hellinger', ...); `num_stattest` / `cat_stattest` set one type's (e.g. 'ks' for numbers)."""
-    num_stattest: str | None = None
-    cat_stattest: str | None = None
-    stattest_threshold: float | None = None
-    """None: the test's own default (0.1 for the distances, 0.05 for p-values)."""
-    drift_share: float = 0.5
-    psi_top_features: int = 15
-    psi_threshold: float = 0.2
-    psi_bins: int = 10
-    sample_size: int | None = 50_000
-    """Rows kept on each side (seeded sample); keep it above 1,000 for Evidently to choose distances."""
-    min_rows: int = 100
-    """A current population with fewer rows is not tested (its drift scores would be noise)."""
-    seed: int = 42
-
-
-@dataclass(frozen=True)
-class DriftPaths:
-    prepared: Path
-    features: Path
-    models: Path
-    reports: Path
-    production: Path
 
 
 @dataclass(frozen=True)
@@ -91,26 +54,12 @@ class Population:
     probability: np.ndarray
 
 
-def drift_params(section: Mapping[str, Any] | None) -> DriftParams:
-    """params.yaml `drift:` (absent: the defaults), checked against the data contract."""
-    values = dict(section or {})
-    known = {f.name for f in fields(DriftParams)}
-    if unknown := sorted(set(values) - known):
-        raise ValueError(f"params.yaml drift: unknown key(s) {unknown}; known keys: {sorted(known)}")
-    if "columns" in values:
-        values["columns"] = tuple(values["columns"])
-    p = DriftParams(**values)
+def checked(p: DriftSettings) -> DriftSettings:
+    """params.yaml `drift:`, its fields checked against the data contract."""
     if bad := [c for c in p.columns if c not in APPLICATION.names or c == features.KEY]:
         raise ValueError(f"params.yaml drift.columns: {bad} not application fields of the data contract "
                          "(scoring/contract.py, table application_test)")
     return p
-
-
-def drift_paths(params: Mapping[str, Any]) -> DriftPaths:
-    """The stage's folders: params.yaml `paths`, with `paths.production` (default data/production)."""
-    paths = paths_from(dict(params))
-    production = Path(params["paths"].get("production", "data/production"))
-    return DriftPaths(paths.prepared, paths.features, paths.models, paths.reports, production)
 
 
 def is_categorical(name: str) -> bool:
@@ -170,7 +119,7 @@ def parse_snapshot(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     return records
 
 
-def column_drift(reference: pd.DataFrame, current: pd.DataFrame, p: DriftParams) -> tuple[Any, list[dict[str, Any]]]:
+def column_drift(reference: pd.DataFrame, current: pd.DataFrame, p: DriftSettings) -> tuple[Any, list[dict[str, Any]]]:
     """Evidently's DataDriftPreset on the fields; returns the snapshot (for the HTML) and one record per field.
 
     A field with no value at all on one side cannot be tested: it counts as drifted when the other side has values
@@ -210,51 +159,13 @@ def column_drift(reference: pd.DataFrame, current: pd.DataFrame, p: DriftParams)
     return snapshot, [records[c] for c in reference.columns]
 
 
-def quantile_edges(values: np.ndarray, bins: int) -> np.ndarray:
-    """Inner edges of the `bins` quantile bins of `values` (missing ignored; ties merge bins)."""
-    present = values[~np.isnan(values)]
-    return np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if len(present) else np.array([])
-
-
-def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Share of `values` in each bin cut at `edges` (a value on an edge goes up), then the share missing."""
-    missing = np.isnan(values)
-    counts = np.bincount(np.searchsorted(edges, values[~missing], side="right"), minlength=len(edges) + 1)
-    return np.append(counts, missing.sum()) / max(len(values), 1)
-
-
-def binned_shares(reference: pd.Series, current: pd.Series, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shares of each side in the reference's quantile bins (numbers) or categories, plus one bin for missing."""
-    if pd.api.types.is_numeric_dtype(reference) and pd.api.types.is_numeric_dtype(current):
-        ref, cur = reference.to_numpy(dtype="float64"), current.to_numpy(dtype="float64")
-        edges = quantile_edges(ref, bins)
-        return bin_shares(ref, edges), bin_shares(cur, edges)
-    ref = reference.astype(object).where(reference.notna(), MISSING)
-    cur = current.astype(object).where(current.notna(), MISSING)
-    categories = sorted(set(ref.unique()) | set(cur.unique()), key=str)
-    return (ref.value_counts(normalize=True).reindex(categories, fill_value=0).to_numpy(dtype="float64"),
-            cur.value_counts(normalize=True).reindex(categories, fill_value=0).to_numpy(dtype="float64"))
-
-
-def psi(reference: pd.Series, current: pd.Series, bins: int = 10, floor: float = 1e-4) -> float:
-    """Population stability index: sum over bins of (current - reference) x ln(current / reference).
-
-    Bins are the reference's deciles (categories for a category), plus one for missing values; shares are floored
-    at 1e-4 so that an empty bin counts without being infinite. Usual reading: < 0.1 stable, 0.1-0.2 moderate,
-    > 0.2 significant shift.
-    """
-    ref, cur = binned_shares(pd.Series(reference), pd.Series(current), bins)
-    ref, cur = np.maximum(ref, floor), np.maximum(cur, floor)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
-
-
 def top_features(importance: pd.DataFrame, available: Sequence[str], n: int) -> list[str]:
     """The n model features with the largest mean |SHAP| (evaluate's shap_importance.csv: feature, mean_abs_shap)."""
     ranked = importance.sort_values("mean_abs_shap", ascending=False)["feature"]
     return [f for f in ranked if f in set(available)][:n]
 
 
-def feature_psi(reference: pd.DataFrame, current: pd.DataFrame, names: Sequence[str], p: DriftParams
+def feature_psi(reference: pd.DataFrame, current: pd.DataFrame, names: Sequence[str], p: DriftSettings
                 ) -> list[dict[str, Any]]:
     rows = []
     for name in names:
@@ -263,7 +174,7 @@ def feature_psi(reference: pd.DataFrame, current: pd.DataFrame, names: Sequence[
     return rows
 
 
-def prediction_drift(reference: np.ndarray, current: np.ndarray, p: DriftParams) -> dict[str, Any]:
+def prediction_drift(reference: np.ndarray, current: np.ndarray, p: DriftSettings) -> dict[str, Any]:
     """How the model's probabilities moved: PSI on the reference's deciles, Kolmogorov-Smirnov, Wasserstein, means."""
     from scipy.stats import ks_2samp, wasserstein_distance
 
@@ -277,7 +188,7 @@ def prediction_drift(reference: np.ndarray, current: np.ndarray, p: DriftParams)
             "prediction_drift": int(value >= p.psi_threshold)}
 
 
-def compare(reference: Population, current: Population, top: Sequence[str], p: DriftParams
+def compare(reference: Population, current: Population, top: Sequence[str], p: DriftSettings
             ) -> tuple[Any, dict[str, Any]]:
     """One section of the report: field tests (Evidently), PSI of the top model features, prediction drift."""
     if len(current.fields) < STEADY_ROWS:
@@ -301,61 +212,47 @@ def compare(reference: Population, current: Population, top: Sequence[str], p: D
     return snapshot, section
 
 
-def model_columns(model: Any, reference: pd.DataFrame) -> list[str]:
-    names = getattr(model, "feature_names_in_", None)
-    return list(names) if names is not None else list(reference.columns)
+def population(engine: ScoringEngine, apps: pd.DataFrame, p: DriftSettings) -> tuple[Population, pd.DataFrame]:
+    """A seeded sample of these applicants, scored by the engine as the service scores them (their history by
+    SK_ID_CURR, none when it is missing); also returns the sample."""
+    sample = subsample(apps, p.sample_size, p.seed)
+    scores = engine.score_table(sample, explain=False)
+    return Population(application_fields(sample, p.columns), scores.feature_frame(engine.columns),
+                      scores.probability), sample
 
 
-def score(model: Any, X: pd.DataFrame) -> np.ndarray:
-    return np.asarray(model.predict_proba(X)[:, 1], dtype="float64")
-
-
-def labelled_features(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(features of every labelled applicant, the holdout's features): featurize's train and holdout, less TARGET."""
-    fit = pd.read_parquet(directory / "train.parquet").drop(columns="TARGET")
-    holdout = pd.read_parquet(directory / "holdout.parquet").drop(columns="TARGET")
-    return pd.concat([fit, holdout]), holdout
-
-
-def load_reference(paths: DriftPaths, model: Any, p: DriftParams) -> Population:
-    """Training applicants. Their scores come from the holdout only: on the rows it was fitted on, a model can be
+def load_reference(paths: Paths, engine: ScoringEngine, p: DriftSettings) -> Population:
+    """The labelled applicants. Their scores come from the holdout only: on the rows it was fitted on, a model can be
     sharper than on any new applicant, which would read as prediction drift."""
-    apps = pd.read_parquet(paths.prepared / "application_train.parquet")
-    labelled, holdout = labelled_features(paths.features)
-    columns = model_columns(model, labelled)
-    holdout = subsample(holdout, p.sample_size, p.seed)
-    return Population(application_fields(subsample(apps, p.sample_size, p.seed), p.columns),
-                      subsample(labelled, p.sample_size, p.seed), score(model, features.align(holdout, columns)))
+    labelled, sample = population(engine, pd.read_parquet(paths.prepared_table("application_train")), p)
+    holdout = pd.read_parquet(paths.holdout_features, columns=["TARGET"]).index
+    in_holdout = sample[features.KEY].isin(holdout).to_numpy()
+    return Population(labelled.fields, labelled.features, labelled.probability[in_holdout])
 
 
-def load_test(paths: DriftPaths, model: Any, columns: list[str], p: DriftParams) -> Population | None:
-    table, matrix = paths.prepared / "application_test.parquet", paths.features / "test.parquet"
-    if not (table.exists() and matrix.exists()):
-        logger.warning("no application_test table (%s, %s): its section is left out", table, matrix)
+def load_test(paths: Paths, engine: ScoringEngine, p: DriftSettings) -> Population | None:
+    table = paths.prepared_table("application_test")
+    if not table.exists():
+        logger.warning("no application_test table (%s): its section is left out", table)
         return None
-    apps = subsample(pd.read_parquet(table), p.sample_size, p.seed)
-    X = subsample(pd.read_parquet(matrix), p.sample_size, p.seed)
-    return Population(application_fields(apps, p.columns), X, score(model, features.align(X, columns)))
+    return population(engine, pd.read_parquet(table), p)[0]
 
 
-def load_production(log: LoggedApplicants, history: pd.DataFrame, model: Any, columns: list[str], p: DriftParams
-                    ) -> Population | None:
-    """Logged applicants, featurised as the service does (history by SK_ID_CURR, none when it is null), and
-    re-scored by the same model as the reference, so that a move of the scores is the data's, not a model change."""
+def load_production(log: LoggedApplicants, engine: ScoringEngine, p: DriftSettings) -> Population | None:
+    """Logged applicants re-scored by the same model as the reference, so that a move of the scores is the data's,
+    not a model change."""
     if log.applicants.empty:
         return None
-    apps = typed_applicants(subsample(log.applicants, p.sample_size, p.seed))
-    X = features.align(features.build_features(apps, history), columns)
-    return Population(application_fields(apps, p.columns), X, score(model, X))
+    return population(engine, typed_applicants(log.applicants), p)[0]
 
 
-def load_model(path: Path) -> Any:
+def load_engine(paths: Paths) -> ScoringEngine:
     import joblib
 
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: the drift stage scores both populations with the pipeline's "
-                                "model; run `dvc repro train` first")
-    return joblib.load(path)
+    if not paths.model.exists():
+        raise FileNotFoundError(f"{paths.model} not found: the drift stage scores both populations with the "
+                                "pipeline's model; run `dvc repro train` first")
+    return ScoringEngine(joblib.load(paths.model), None, pd.read_parquet(paths.history))
 
 
 def read_importance(path: Path) -> pd.DataFrame:
@@ -365,22 +262,19 @@ def read_importance(path: Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def build_report(paths: DriftPaths, p: DriftParams, out_dir: Path) -> dict[str, Any]:
+def build_report(paths: Paths, p: DriftSettings, out_dir: Path) -> dict[str, Any]:
     """Compare each current population with the reference; write the Evidently HTML and the figures into `out_dir`.
 
     Returns drift.json's content: the application_test section at the top level, the production log's section
     under `production` (`{"rows": 0}` while the service has logged nothing).
     """
-    model = load_model(paths.models / "model.joblib")
-    reference = load_reference(paths, model, p)
-    columns = model_columns(model, reference.features)
-    top = top_features(read_importance(paths.reports / "evaluate" / "shap_importance.csv"), columns,
-                       p.psi_top_features)
+    engine = load_engine(paths)
+    reference = load_reference(paths, engine, p)
+    top = top_features(read_importance(paths.shap_importance), engine.columns, p.psi_top_features)
     log = read_production_log(paths.production)
-    history = pd.read_parquet(paths.features / "history.parquet") if len(log.applicants) else pd.DataFrame()
-    currents = {name: population for name, population in (
-        ("test", load_test(paths, model, columns, p)),
-        ("production", load_production(log, history, model, columns, p))) if population is not None}
+    currents = {name: current for name, current in (
+        ("test", load_test(paths, engine, p)), ("production", load_production(log, engine, p)))
+        if current is not None}
     if not currents:
         raise FileNotFoundError(f"nothing to compare with the training applicants: no application_test in "
                                 f"{paths.prepared} and no scored applicant in {paths.production}")
@@ -396,22 +290,20 @@ def build_report(paths: DriftPaths, p: DriftParams, out_dir: Path) -> dict[str, 
         snapshot.save_html(str(out_dir / HTML[name]))
     if "production" in sections:
         sections["production"].update(production_details(log))
-    write_figures(reference, currents, {name: sections[name] for name in currents}, p, out_dir)
+    write_figures(paths, reference, currents, {name: sections[name] for name in currents}, p, out_dir)
     return {**sections.get("test", {"rows": 0}), "production": sections.get("production", {"rows": 0})}
 
 
-def write_figures(reference: Population, currents: Mapping[str, Population], sections: Mapping[str, dict[str, Any]],
-                  p: DriftParams, out_dir: Path) -> None:
-    from scoring.monitoring import drift_plots
-
+def write_figures(paths: Paths, reference: Population, currents: Mapping[str, Population],
+                  sections: Mapping[str, dict[str, Any]], p: DriftSettings, out_dir: Path) -> None:
     if not currents:
         return
     labels = {SECTIONS[name]: section for name, section in sections.items()}
-    drift_plots.column_drift_figure({k: s["columns"] for k, s in labels.items()}, out_dir / "column_drift.png")
+    drift_plots.column_drift_figure({k: s["columns"] for k, s in labels.items()}, out_dir / paths.column_drift_png.name)
     drift_plots.psi_figure({k: s["features_psi"] for k, s in labels.items()}, p.psi_threshold,
-                           out_dir / "feature_psi.png")
+                           out_dir / paths.feature_psi_png.name)
     drift_plots.score_figure(reference.probability, {SECTIONS[k]: c.probability for k, c in currents.items()},
-                             p.psi_bins, out_dir / "score_distribution.png")
+                             p.psi_bins, out_dir / paths.score_distribution_png.name)
 
 
 def summary_line(report: Mapping[str, Any]) -> str:
@@ -426,11 +318,9 @@ def summary_line(report: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def log_to_mlflow(tracking_params: Any, p: DriftParams, report: Mapping[str, Any], artifacts: Sequence[Path]
-                  ) -> str | None:
+def log_to_mlflow(tracking_params: TrackingSettings, p: DriftSettings, report: Mapping[str, Any],
+                  artifacts: Sequence[Path]) -> str | None:
     """One MLflow run tagged stage=drift in the pipeline's experiment: settings, summary metrics, the reports."""
-    from scoring.model import tracking
-
     if not tracking_params.enabled:
         return None
     mlflow = tracking.setup(tracking_params)

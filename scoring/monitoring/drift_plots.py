@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from scoring.monitoring.psi import bin_shares, psi, quantile_edges
+
 COLOURS = ("#1f4e79", "#c55a11", "#548235")
 REFERENCE_COLOUR = "#7f7f7f"
 
@@ -83,7 +85,6 @@ def score_figure(reference: np.ndarray, currents: Mapping[str, np.ndarray], bins
     """The model's probability of default, reference (holdout) vs each current population: cumulative distribution
     (the Kolmogorov-Smirnov distance is its largest vertical gap) and share per reference score band (what PSI
     compares; 1/bins each for the reference, ties aside)."""
-    from scoring.monitoring.drift import bin_shares, psi, quantile_edges
 
     series = {"training applicants (holdout)": (reference, REFERENCE_COLOUR), **{
         label: (values, COLOURS[i % len(COLOURS)]) for i, (label, values) in enumerate(currents.items())}}

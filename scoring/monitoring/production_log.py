@@ -1,4 +1,4 @@
-"""The scoring service's production log, read back for monitoring (the service writes it: scoring/service.py).
+"""The scoring service's production log: written by the service (`ProductionLog`), read back by the drift stage.
 
 One folder (`paths.production`), one file per service process: JSON lines for single requests, one object per
 scored applicant, `{"ts": ISO time, "model_version": "5", "applicant": {application fields, SK_ID_CURR may be null},
@@ -9,18 +9,51 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from scoring import contract
+from scoring.serving.engine import Scores
 
 logger = logging.getLogger(__name__)
 LOG_FIELDS = ("ts", "model_version", "probability", "decision")
 APPLICATION = contract.table("application_test")
+
+
+class ProductionLog:
+    """What the service saw and answered: JSON lines for single requests, one Parquet file per batch. One file per
+    process (replicas never share a file), appended line by line. The file is made at the first request: a service
+    that answered nothing leaves nothing, so the drift stage has no reason to rerun."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / f"requests-{os.getpid()}.jsonl"
+        self.lines: BinaryIO | None = None
+
+    def single(self, applicant: dict[str, Any], probability: float, decision: str, version: str | None) -> None:
+        record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "model_version": version,
+                  "applicant": applicant, "probability": probability, "decision": decision}
+        if self.lines is None:
+            self.lines = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open while the service runs
+        self.lines.write(orjson.dumps(record) + b"\n")
+
+    def batch(self, frame: pd.DataFrame, scores: Scores, version: str | None) -> None:
+        logged = frame.assign(probability=scores.probability, decision=scores.decisions, model_version=version,
+                              ts=datetime.now(UTC).isoformat(timespec="milliseconds"))
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        logged.to_parquet(self.directory / f"batch-{stamp}-{os.getpid()}.parquet", index=False)
+
+    def close(self) -> None:
+        if self.lines is not None:
+            self.lines.close()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The presentation deck, generated from the pipeline's own outputs.
 
-    python -m scoring.reporting.deck --output reports/deck.pptx [--params params.yaml]
+    python -m stages.deck [--params params.yaml] [--output reports/deck.pptx]   (the `deck` stage)
 
 Every number on a slide is read from the reports the pipeline wrote (metrics.json, train.json, threshold.json,
 validation.json, evaluate/*.csv, evaluate/local_explanations.json) or from params.yaml, and every chart is one of its
@@ -10,7 +10,6 @@ that benchmark has been run, and says so otherwise.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -29,9 +28,9 @@ from pptx.oxml.ns import qn
 from pptx.slide import Slide
 from pptx.util import Inches, Pt
 
-from scoring.config import PARAMS_FILE, configure_logging, dvc_outputs, load_params, paths_from
 from scoring.contract import DAYS_SENTINEL
 from scoring.features import field_family
+from scoring.settings import Paths, Settings, dvc_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +59,8 @@ RIGHT = Box(6.83, 1.3, 6.0, 5.65)
 class Reports:
     """What the deck shows: the pipeline's reports and the settings that produced them."""
 
-    params: dict[str, Any]
-    directory: Path
+    settings: Settings
+    root: Path
     metrics: dict[str, Any]
     train: dict[str, Any]
     threshold: dict[str, Any]
@@ -78,16 +77,18 @@ class Reports:
     ci_jobs: list[str]
     """The jobs of the CI workflow (empty where the project has none)."""
 
-    def path(self, relative: str) -> Path:
-        return existing(self.directory / relative)
+    @property
+    def paths(self) -> Paths:
+        """The catalog, relative to the project root."""
+        return self.settings.paths
 
-    def source(self, relative: str) -> str:
+    def path(self, relative: Path) -> Path:
+        return existing(self.root / relative)
+
+    def source(self, relative: Path) -> str:
         """How a footer names a report: its path from the project root."""
-        return (paths_from(self.params).reports / relative).as_posix()
+        return relative.as_posix()
 
-
-SERVING_FILE = "serving.json"
-"""Written by `python bench/serve.py --json reports/serving.json` (make bench-serve), committed beside metrics."""
 CI_WORKFLOW = Path(".github/workflows/ci.yml")
 
 
@@ -99,25 +100,25 @@ def existing(path: Path) -> Path:
     return path
 
 
-def load_reports(params: dict[str, Any], root: Path = Path(".")) -> Reports:
+def load_reports(settings: Settings, root: Path = Path(".")) -> Reports:
     """Read every report the deck uses, from paths.reports under `root`."""
-    directory = root / paths_from(params).reports
+    paths = settings.paths
 
-    def read_json(name: str) -> dict[str, Any]:
-        return json.loads(existing(directory / name).read_text())
+    def read_json(path: Path) -> dict[str, Any]:
+        return json.loads(existing(root / path).read_text())
 
-    importance = pd.read_csv(existing(directory / "evaluate/shap_importance.csv"), index_col="feature")
+    importance = pd.read_csv(existing(root / paths.shap_importance), index_col="feature")
     return Reports(
-        params=params, directory=directory, metrics=read_json("metrics.json"), train=read_json("train.json"),
-        threshold=read_json("threshold.json"), validation=read_json("validation.json"),
-        local=read_json("evaluate/local_explanations.json"),
-        fairness=pd.read_csv(existing(directory / "evaluate/fairness.csv")),
+        settings=settings, root=root, metrics=read_json(paths.metrics_json), train=read_json(paths.train_report),
+        threshold=read_json(paths.threshold_json), validation=read_json(paths.validation_json),
+        local=read_json(paths.local_explanations),
+        fairness=pd.read_csv(existing(root / paths.fairness_csv)),
         importance=importance["mean_abs_shap"],
-        calibration=pd.read_csv(existing(directory / "evaluate/calibration.csv")),
-        drift=read_json("drift.json"),
-        serving=json.loads((directory / SERVING_FILE).read_text()) if (directory / SERVING_FILE).exists() else None,
+        calibration=pd.read_csv(existing(root / paths.calibration_csv)),
+        drift=read_json(paths.drift_json),
+        serving=json.loads((root / paths.serving_json).read_text()) if (root / paths.serving_json).exists() else None,
         stages={name: (written[0] if written else "") for name, written in
-                dvc_outputs(yaml.safe_load(existing(root / "dvc.yaml").read_text()), params).items()},
+                dvc_outputs(yaml.safe_load(existing(root / "dvc.yaml").read_text()), settings.paths).items()},
         ci_jobs=list(yaml.safe_load((root / CI_WORKFLOW).read_text())["jobs"]) if (root / CI_WORKFLOW).exists() else [],
     )
 
@@ -249,7 +250,7 @@ def pct(value: float, digits: int = 1) -> str:
 
 
 def cost_settings(r: Reports) -> tuple[float, float]:
-    return float(r.params["cost"]["fn"]), float(r.params["cost"]["fp"])
+    return r.settings.cost.fn, r.settings.cost.fp
 
 
 def families(importance: pd.Series) -> pd.DataFrame:
@@ -304,7 +305,7 @@ def slide_title(deck: Any, r: Reports) -> None:
     band.line.fill.background()
     add_text(slide, Box(0.8, 2.45, 11.7, 1.1), ["Prêt à dépenser: credit scoring"], size=40, bullets=False,
              color=WHITE)
-    m, source = r.metrics, r.params["data"]["source"]
+    m, source = r.metrics, r.settings.data.source
     subtitle = (f"{r.train['chosen']} model, refusal at a probability of default ≥ {m['threshold']:.3f}, "
                 f"holdout AUC {m['auc']:.3f}, on {source} data")
     add_text(slide, Box(0.8, 3.6, 11.7, 1.0), [subtitle], size=20, bullets=False, color=WHITE)
@@ -315,7 +316,7 @@ def slide_title(deck: Any, r: Reports) -> None:
 
 
 def slide_context(deck: Any, r: Reports) -> None:
-    slide = new_slide(deck, "The decision and what it costs", ["params.yaml (cost)", r.source("metrics.json")])
+    slide = new_slide(deck, "The decision and what it costs", ["params.yaml (cost)", r.source(r.paths.metrics_json)])
     fn, fp = cost_settings(r)
     rate = r.metrics["default_rate"]
     add_text(slide, Box(0.5, 1.3, 7.4, 5.6), [
@@ -334,16 +335,16 @@ def slide_context(deck: Any, r: Reports) -> None:
 
 
 def slide_data(deck: Any, r: Reports) -> None:
-    slide = new_slide(deck, "Data: seven tables, validated against one contract", [r.source("validation.json"),
+    slide = new_slide(deck, "Data: seven tables, validated against one contract", [r.source(r.paths.validation_json),
                                                                                    "params.yaml (data)"])
     rows = [{"table": t["table"], "rows": f"{t['rows']:,}", "columns": t["columns"],
              "checks": t["expectations"], "failed": sum(f["severity"] == "error" for f in t["findings"])}
             for t in r.validation["tables"]]
     add_table(slide, pd.DataFrame(rows), Box(0.5, 1.4, 7.0, 4.0), size=13, widths=[2.5, 1.25, 1.15, 1.0, 1.1])
     keys = r.validation.get("key_coverage", {})
-    synthetic = r.params["data"]["synthetic"]
-    source = (f"Generated in Kaggle's schema: {synthetic['n_applicants']:,} applicants (seed {synthetic['seed']})"
-              if r.params["data"]["source"] == "synthetic" else "Kaggle's Home Credit files")
+    synthetic = r.settings.data.synthetic
+    source = (f"Generated in Kaggle's schema: {synthetic.n_applicants:,} applicants (seed {synthetic.seed})"
+              if r.settings.data.source == "synthetic" else "Kaggle's Home Credit files")
     add_text(slide, Box(7.9, 1.3, 4.95, 5.6), [
         ("Source:", source + "."),
         ("Validation:", f"{'PASSED' if r.validation['passed'] else 'FAILED'}; keys found in the parent table: "
@@ -357,9 +358,9 @@ def slide_data(deck: Any, r: Reports) -> None:
 
 def slide_features(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Features: the application plus five histories",
-                      [r.source("evaluate/shap_importance.csv"), r.source("metrics.json"), "params.yaml (split)"])
+                      [r.source(r.paths.shap_importance), r.source(r.paths.metrics_json), "params.yaml (split)"])
     add_table(slide, families(r.importance), Box(0.5, 1.4, 6.6, 3.0), size=14, widths=[3.6, 1.2, 1.8])
-    holdout = r.params["split"]["holdout_fraction"]
+    holdout = r.settings.split.holdout_fraction
     add_text(slide, Box(7.5, 1.3, 5.35, 5.6), [
         f"{len(r.importance)} input fields reach the model (one-hot columns summed back to their field).",
         "Ratios: credit / income, annuity / income, annuity / credit, credit / goods price, income per person, "
@@ -374,27 +375,27 @@ def slide_features(deck: Any, r: Reports) -> None:
 
 def slide_comparison(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Model comparison: same folds, AUC and business cost",
-                      [r.source("train.json"), r.source("threshold.json"), "params.yaml (train)"])
+                      [r.source(r.paths.train_report), r.source(r.paths.threshold_json), "params.yaml (train)"])
     table, chosen = comparison_table(r)
     bottom = add_table(slide, table, Box(0.5, 1.4, 12.33, 2.0), size=13, widths=[1.7, 2.0, 1.8, 0.9, 5.93],
                        bold_rows=[chosen])
-    train = r.params["train"]
-    why = "best cross-validated AUC" if train["model"] == "auto" else "forced by params.yaml (train.model)"
+    train = r.settings.train
+    why = "best cross-validated AUC" if train.model == "auto" else "forced by params.yaml (train.model)"
     add_text(slide, Box(0.5, bottom + 0.7, 12.33, 6.9 - bottom - 0.7), [
         ("Kept:", f"{r.train['chosen']} ({why}), in bold above."),
-        ("Protocol:", f"GridSearchCV on {train['cv_folds']} stratified folds; class imbalance handled by "
-                      f"'{train['imbalance']}' inside each fold, never before the split."),
+        ("Protocol:", f"GridSearchCV on {train.cv_folds} stratified folds; class imbalance handled by "
+                      f"'{train.imbalance}' inside each fold, never before the split."),
         ("Business view:", "lowest cost each candidate reaches on its own out-of-fold scores, at its best "
                            "threshold."),
-        ("Calibration:", f"{train['calibration']}, fitted on the kept model's {train['oof_folds']}-fold "
+        ("Calibration:", f"{train.calibration}, fitted on the kept model's {train.oof_folds}-fold "
                          "out-of-fold scores."),
     ], size=16)
 
 
 def slide_threshold(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Threshold: the lowest business cost, not 0.5",
-                      [r.source("threshold.json"), r.source("threshold/cost_curve.png")])
-    add_picture(slide, r.path("threshold/cost_curve.png"), Box(0.4, 1.3, 8.0, 5.6))
+                      [r.source(r.paths.threshold_json), r.source(r.paths.cost_curve_png)])
+    add_picture(slide, r.path(r.paths.cost_curve_png), Box(0.4, 1.3, 8.0, 5.6))
     t = r.threshold
     saving = 1 - t["oof_business_cost"] / t["oof_business_cost_at_0_5"]
     add_text(slide, Box(8.7, 1.5, 4.2, 5.4), [
@@ -408,7 +409,7 @@ def slide_threshold(deck: Any, r: Reports) -> None:
 
 def slide_results(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Holdout results at the chosen threshold",
-                      [r.source("metrics.json"), r.source("evaluate/holdout_cost_curve.png")])
+                      [r.source(r.paths.metrics_json), r.source(r.paths.holdout_cost_curve_png)])
     add_table(slide, headline_table(r), Box(0.5, 1.4, 5.6, 3.5), size=14, widths=[3.8, 1.8])
     c = r.metrics["confusion"]
     confusion = pd.DataFrame({"": ["defaulted", "repaid"], "granted": [f"{c['fn']:,}", f"{c['tn']:,}"],
@@ -416,15 +417,15 @@ def slide_results(deck: Any, r: Reports) -> None:
     add_text(slide, Box(0.5, 5.2, 5.6, 0.4), [f"Confusion on {r.metrics['n']:,} holdout applicants"], size=14,
              bullets=False, color=NAVY)
     add_table(slide, confusion, Box(0.5, 5.65, 5.6, 1.0), size=13, widths=[1.8, 1.9, 1.9])
-    add_picture(slide, r.path("evaluate/holdout_cost_curve.png"), Box(6.5, 1.4, 6.4, 5.4))
+    add_picture(slide, r.path(r.paths.holdout_cost_curve_png), Box(6.5, 1.4, 6.4, 5.4))
 
 
 def slide_discrimination(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Ranking: ROC and precision-recall on the holdout",
-                      [r.source("evaluate/roc.png"), r.source("evaluate/precision_recall.png"),
-                       r.source("metrics.json")])
-    add_picture(slide, r.path("evaluate/roc.png"), Box(0.4, 1.25, 4.9, 4.9))
-    add_picture(slide, r.path("evaluate/precision_recall.png"), Box(5.4, 1.25, 4.9, 4.9))
+                      [r.source(r.paths.roc_png), r.source(r.paths.precision_recall_png),
+                       r.source(r.paths.metrics_json)])
+    add_picture(slide, r.path(r.paths.roc_png), Box(0.4, 1.25, 4.9, 4.9))
+    add_picture(slide, r.path(r.paths.precision_recall_png), Box(5.4, 1.25, 4.9, 4.9))
     m = r.metrics
     lines = [("AUC", f"{m['auc']:.4f}: a random defaulter scores above a random good client this often."),
              ("PR-AUC", f"{m['pr_auc']:.4f} against a default rate of {m['default_rate']:.4f}.")]
@@ -435,12 +436,12 @@ def slide_discrimination(deck: Any, r: Reports) -> None:
 
 def slide_calibration(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Calibration: probabilities that mean what they say",
-                      [r.source("evaluate/calibration.png"), r.source("evaluate/calibration.csv"),
-                       r.source("metrics.json")])
-    add_picture(slide, r.path("evaluate/calibration.png"), Box(0.5, 1.25, 5.6, 5.6))
+                      [r.source(r.paths.calibration_png), r.source(r.paths.calibration_csv),
+                       r.source(r.paths.metrics_json)])
+    add_picture(slide, r.path(r.paths.calibration_png), Box(0.5, 1.25, 5.6, 5.6))
     gap = (r.calibration["fraction_of_defaults"] - r.calibration["mean_predicted"]).abs()
     add_text(slide, Box(6.6, 1.5, 6.2, 5.4), [
-        ("Method:", f"{r.params['train']['calibration']} regression on out-of-fold scores of the training "
+        ("Method:", f"{r.settings.train.calibration} regression on out-of-fold scores of the training "
                     "applicants."),
         ("Brier score:", f"{r.metrics['brier']:.4f} on the holdout (lower is better)."),
         ("Largest gap:", f"{gap.max():.4f} between predicted and observed default rate over "
@@ -452,9 +453,9 @@ def slide_calibration(deck: Any, r: Reports) -> None:
 
 def slide_global_explanations(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "What drives the score, overall (SHAP)",
-                      [r.source("evaluate/shap_importance.png"), r.source("evaluate/shap_summary.png")])
-    add_picture(slide, r.path("evaluate/shap_importance.png"), Box(0.3, 1.2, 5.6, 5.75))
-    add_picture(slide, r.path("evaluate/shap_summary.png"), Box(6.0, 1.2, 4.6, 5.75))
+                      [r.source(r.paths.shap_importance_png), r.source(r.paths.shap_summary_png)])
+    add_picture(slide, r.path(r.paths.shap_importance_png), Box(0.3, 1.2, 5.6, 5.75))
+    add_picture(slide, r.path(r.paths.shap_summary_png), Box(6.0, 1.2, 4.6, 5.75))
     top = r.importance.head(3)
     add_text(slide, Box(10.7, 1.5, 2.35, 5.4), [
         "Top three: " + ", ".join(top.index) + ".",
@@ -467,9 +468,9 @@ def slide_one_applicant(deck: Any, r: Reports) -> None:
     case = r.local["borderline"]
     applicant = case["SK_ID_CURR"]
     slide = new_slide(deck, f"One applicant explained: {applicant}, the closest call",
-                      [r.source("evaluate/local_explanations.json"),
-                       r.source(f"evaluate/waterfall_borderline_{applicant}.png")])
-    add_picture(slide, r.path(f"evaluate/waterfall_borderline_{applicant}.png"), Box(0.3, 1.2, 7.6, 5.75))
+                      [r.source(r.paths.local_explanations),
+                       r.source(r.paths.waterfall_png("borderline", applicant))])
+    add_picture(slide, r.path(r.paths.waterfall_png("borderline", applicant)), Box(0.3, 1.2, 7.6, 5.75))
     reasons = [f"{x['feature']} = {format_value(x['value'])} ({signed(x['contribution'], 3)})"
                for x in case["reasons"][:5]]
     add_text(slide, Box(8.1, 1.3, 4.8, 1.3), [
@@ -494,7 +495,7 @@ def format_value(value: Any) -> str:
 
 def slide_three_applicants(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Three applicants, two explanation methods",
-                      [r.source("evaluate/local_explanations.json"), r.source("evaluate/lime_*.png")])
+                      [r.source(r.paths.local_explanations), r.source(r.paths.lime_png("*", "*"))])
     rows = [{"case": label, "SK_ID_CURR": case["SK_ID_CURR"], "probability": f"{case['probability']:.3f}",
              "decision": case["decision"],
              "top three reasons (SHAP)": ", ".join(f"{x['feature']} ({signed(x['contribution'], 2)})"
@@ -502,7 +503,7 @@ def slide_three_applicants(deck: Any, r: Reports) -> None:
             for label, case in r.local.items()]
     add_table(slide, pd.DataFrame(rows), Box(0.5, 1.35, 12.33, 1.6), size=12, widths=[1.3, 1.4, 1.3, 1.1, 7.23])
     borderline = r.local["borderline"]["SK_ID_CURR"]
-    add_picture(slide, r.path(f"evaluate/lime_borderline_{borderline}.png"), Box(0.5, 3.2, 5.3, 3.75))
+    add_picture(slide, r.path(r.paths.lime_png("borderline", borderline)), Box(0.5, 3.2, 5.3, 3.75))
     add_text(slide, Box(6.2, 3.4, 6.6, 3.5), [
         f"Left: LIME on applicant {borderline}, a local linear model fitted around them on the encoded inputs: a "
         "model-agnostic second opinion on the same decision.",
@@ -512,7 +513,7 @@ def slide_three_applicants(deck: Any, r: Reports) -> None:
 
 
 def slide_fairness(deck: Any, r: Reports) -> None:
-    slide = new_slide(deck, "Fairness check: approval and errors by group", [r.source("evaluate/fairness.csv")])
+    slide = new_slide(deck, "Fairness check: approval and errors by group", [r.source(r.paths.fairness_csv)])
     f = r.fairness
     table = pd.DataFrame({"attribute": f.attribute, "group": f.group, "n": f.n.map("{:,}".format),
                           "approved": f.approval_rate.map(pct), "default rate": f.default_rate.map(pct),
@@ -553,14 +554,14 @@ def slide_mlops(deck: Any, r: Reports) -> None:
     add_text(slide, Box(0.5, 2.2, 12.3, 0.4), [f"dvc repro: {len(r.stages)} stages, each rerun only when its code, "
                                                 "data or params change; a second run is a no-op."],
              size=13, bullets=False, color=GREY)
-    tracking = r.params["tracking"]
+    tracking = r.settings.tracking
     columns = [
         ("Versioned (DVC)", [
             "params.yaml drives every stage; `dvc exp run -S cost.fn=5` reruns threshold and what follows.",
             "Data and models are DVC outputs, never in git; metrics.json is committed for `dvc metrics diff`.",
         ]),
         ("Tracked (MLflow)", [
-            f"One run per pipeline run in experiment '{tracking['experiment']}': params, metrics, plots, the model "
+            f"One run per pipeline run in experiment '{tracking.experiment}': params, metrics, plots, the model "
             "with its signature, the threshold, the git commit.",
             "Registered as 'credit-scoring': alias 'champion' moves only when the new version beats the champion's "
             "business cost on the same holdout; otherwise 'challenger'.",
@@ -578,9 +579,10 @@ def slide_mlops(deck: Any, r: Reports) -> None:
 
 
 def slide_serving(deck: Any, r: Reports) -> None:
-    sources = ["serve/config.yaml", r.source("threshold.json")] + ([r.source(SERVING_FILE)] if r.serving else [])
+    sources = ["serve/config.yaml", r.source(r.paths.threshold_json)]
+    sources += [r.source(r.paths.serving_json)] if r.serving else []
     slide = new_slide(deck, "Serving: one Ray Serve graph per decision", sources)
-    history = f"{paths_from(r.params).features}/history.parquet"
+    history = r.settings.paths.history.as_posix()
     add_box(slide, Box(0.5, 1.5, 2.6, 1.5), "Streamlit app", "form generated from the data contract")
     add_arrow(slide, Box(3.2, 2.0, 0.6, 0.5))
     add_box(slide, Box(3.9, 1.5, 5.3, 1.5), "Ray Serve (HAProxy ingress)", "validate → history → features → score "
@@ -590,7 +592,7 @@ def slide_serving(deck: Any, r: Reports) -> None:
     add_arrow(slide, Box(5.2, 3.1, 0.45, 0.55), MSO_SHAPE.UP_ARROW)
     add_arrow(slide, Box(7.5, 3.1, 0.45, 0.55), MSO_SHAPE.DOWN_ARROW)
     add_box(slide, Box(3.9, 3.75, 2.6, 0.95), "History lookup", history, fill=PALE)
-    add_box(slide, Box(6.6, 3.75, 2.6, 0.95), "Production log", f"{r.params['paths']['production']} → drift",
+    add_box(slide, Box(6.6, 3.75, 2.6, 0.95), "Production log", f"{r.settings.paths.production} → drift",
             fill=PALE)
     add_text(slide, Box(0.5, 4.9, 12.3, 2.1), [
         f"Decision at the threshold stage's output ({r.threshold['threshold']:.3f} today); the training feature "
@@ -601,7 +603,7 @@ def slide_serving(deck: Any, r: Reports) -> None:
 
 def slide_drift(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Drift monitoring: training applicants against today's",
-                      [r.source("drift.json"), r.source("drift/column_drift.png"), "params.yaml (drift)"])
+                      [r.source(r.paths.drift_json), r.source(r.paths.column_drift_png), "params.yaml (drift)"])
     d = r.drift
     drifted = ", ".join(d.get("drifted_columns", [])) or "none"
     lines: list[str | tuple[str, str]] = [
@@ -616,20 +618,20 @@ def slide_drift(deck: Any, r: Reports) -> None:
     else:
         lines.append(("Served traffic:", "not enough logged applicants yet (`make replay` sends some)."))
     lines += [
-        ("How:", f"Evidently's test per field ({r.params['drift']['stattest'] or 'Wasserstein or Jensen-Shannon'}), "
-                 f"PSI of the {r.params['drift']['psi_top_features']} most important features (drift at ≥ "
-                 f"{r.params['drift']['psi_threshold']:g}), PSI of the scores."),
+        ("How:", f"Evidently's test per field ({r.settings.drift.stattest or 'Wasserstein or Jensen-Shannon'}), "
+                 f"PSI of the {r.settings.drift.psi_top_features} most important features (drift at ≥ "
+                 f"{r.settings.drift.psi_threshold:g}), PSI of the scores."),
         ("Then:", "re-check calibration and the business cost on recent labelled applicants before retraining."),
     ]
     add_text(slide, Box(0.5, 1.4, 6.1, 5.5), lines, size=14)
-    add_picture(slide, r.path("drift/column_drift.png"), Box(6.8, 1.3, 6.0, 5.65))
+    add_picture(slide, r.path(r.paths.column_drift_png), Box(6.8, 1.3, 6.0, 5.65))
 
 
 def slide_limits(deck: Any, r: Reports) -> None:
-    slide = new_slide(deck, "Limits and next steps", [r.source("metrics.json"), r.source("evaluate/fairness.csv"),
+    slide = new_slide(deck, "Limits and next steps", [r.source(r.paths.metrics_json), r.source(r.paths.fairness_csv),
                                                       "params.yaml"])
     m = r.metrics
-    synthetic = r.params["data"]["source"] == "synthetic"
+    synthetic = r.settings.data.source == "synthetic"
     limits = [("Data:", "synthetic, calibrated on real rows: figures describe the generator, not real clients."
                if synthetic else "Kaggle's historical applications, not today's applicants.")]
     if "oracle_auc" in m:
@@ -654,9 +656,9 @@ SLIDES: tuple[Callable[[Any, Reports], None], ...] = (
 )
 
 
-def build_deck(params: dict[str, Any], root: Path = Path(".")) -> Any:
+def build_deck(settings: Settings, root: Path = Path(".")) -> Any:
     """The whole deck (a python-pptx Presentation) from the reports under `root`."""
-    reports = load_reports(params, root)
+    reports = load_reports(settings, root)
     deck = Presentation()
     deck.slide_width, deck.slide_height = Inches(SLIDE_WIDTH), Inches(SLIDE_HEIGHT)
     for add_slide in SLIDES:
@@ -664,22 +666,3 @@ def build_deck(params: dict[str, Any], root: Path = Path(".")) -> Any:
     if len(deck.slides) > MAX_SLIDES:
         raise ValueError(f"the deck has {len(deck.slides)} slides; keep it to {MAX_SLIDES} at most")
     return deck
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Build the presentation deck from reports/ and params.yaml.")
-    parser.add_argument("--output", type=Path, help="where to write the .pptx (default: <paths.reports>/deck.pptx)")
-    parser.add_argument("--params", type=Path, default=PARAMS_FILE, help="params.yaml of the run to present")
-    args = parser.parse_args(argv)
-    configure_logging()
-    params = load_params(args.params)
-    root = args.params.parent
-    output = args.output or root / paths_from(params).reports / "deck.pptx"
-    deck = build_deck(params, root)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    deck.save(output)
-    logger.info("deck of %d slides -> %s", len(deck.slides), output)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,11 @@
 """Batch scoring: a file of applicants in, probability, decision and top reasons out.
 
-    python -m scoring.serving.batch --input applicants.csv --output scores.csv [--history-dir DIR] [--reasons 3]
+    python -m scoring.serving.batch --input applicants.csv --output scores.csv [--history-dir DIR] [--reasons K]
 
 The input has Kaggle's application columns (TARGET optional). History comes from --history-dir (Kaggle-named
-secondary tables) or else the lookup table written by featurize. Rows that break the contract are not scored and
-are listed in `<output stem>.errors.csv` with the column and rule they break.
+secondary tables) or else the lookup table written by featurize. Scoring is the engine's, the service's own, in
+chunks (bounded memory, a progress bar). Rows that break the contract are not scored and are listed in
+`<output stem>.errors.csv` with the column and rule they break.
 """
 from __future__ import annotations
 
@@ -13,18 +14,19 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
-from scoring import features
+from scoring import contract, features
 from scoring.data.io import find_table_file, read_raw_table
 from scoring.data.row_checks import SchemaError, row_problems
-from scoring.model import explain
 from scoring.model.registry import ScoringModel, load_scoring_model
+from scoring.serving.engine import ScoringEngine
+from scoring.settings import configure_logging, load_settings
 
 logger = logging.getLogger(__name__)
-HISTORY_TABLES = ("bureau", "bureau_balance", "previous_application", "POS_CASH_balance", "installments_payments",
-                  "credit_card_balance")
+CHUNK_ROWS = 20_000
+"""Applicants scored at once: bounds the memory of the SHAP values (rows x fields)."""
 
 
 def read_applicants(path: Path) -> pd.DataFrame:
@@ -34,61 +36,58 @@ def read_applicants(path: Path) -> pd.DataFrame:
 def load_history(history_dir: Path | None, lookup: Path) -> pd.DataFrame:
     if history_dir is not None:
         tables = {}
-        for name in HISTORY_TABLES:
+        for name in contract.HISTORY_TABLES:
             if (path := find_table_file(history_dir, name)) is not None:
                 tables[name] = read_raw_table(path, name)
         return features.history_features(tables)
     if lookup.exists():
         return pd.read_parquet(lookup)
     logger.warning("no history (no --history-dir and no %s): history features are missing", lookup)
-    return pd.DataFrame(index=pd.Index([], name="SK_ID_CURR"))
+    return pd.DataFrame(index=pd.Index([], name=features.KEY))
 
 
-def reasons_table(model: ScoringModel, X: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Top-k reasons per applicant, as columns reason_1..k (vectorised SHAP, chunked for memory)."""
+def score_table(engine: ScoringEngine, apps: pd.DataFrame, k: int, progress: bool = False) -> pd.DataFrame:
+    """SK_ID_CURR, probability, decision, threshold and the top-k reasons (reason_<i>_* columns), in input order."""
     parts = []
-    for start in range(0, len(X), 5000):
-        contribs, _ = explain.contributions(model.model, X.iloc[start:start + 5000])
-        order = np.argsort(-contribs.abs().to_numpy(), axis=1)[:, :k]
-        names = contribs.columns.to_numpy()[order]
-        values = np.take_along_axis(contribs.to_numpy(), order, axis=1)
-        parts.append(pd.DataFrame({f"reason_{i + 1}": [f"{n} ({'+' if v > 0 else '-'}{abs(v):.3f})"
-                                                       for n, v in zip(names[:, i], values[:, i])]
-                                   for i in range(k)}, index=contribs.index))
-    return pd.concat(parts) if parts else pd.DataFrame(index=X.index)
+    with tqdm(total=len(apps), desc="scoring", unit="applicant", disable=not progress) as bar:
+        for start in range(0, len(apps), CHUNK_ROWS):
+            chunk = apps.iloc[start:start + CHUNK_ROWS]
+            scores = engine.score_table(chunk, explain=k > 0)
+            parts.append(pd.DataFrame({features.KEY: chunk[features.KEY].to_numpy(),
+                                       "probability": scores.probability, "decision": scores.decisions,
+                                       "threshold": engine.threshold, **scores.reasons(k).columns()}))
+            bar.update(len(chunk))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[features.KEY, "probability"])
 
 
-def score_applicants(apps: pd.DataFrame, history: pd.DataFrame, model: ScoringModel, k: int = 3
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def score_applicants(apps: pd.DataFrame, history: pd.DataFrame, model: ScoringModel, k: int,
+                     progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(scores of the valid rows, problems of the invalid ones)."""
     table = "application_train" if "TARGET" in apps.columns else "application_test"
     problems = row_problems(apps, table)
     valid = apps.drop(index=apps.index[problems["row"].unique()]) if len(problems) else apps
-    X = features.align(features.build_features(valid, history), list(model.model.feature_names_in_))
-    proba = model.model.predict_proba(X)[:, 1]
-    scores = pd.DataFrame({"probability": proba, "decision": np.where(proba >= model.threshold, "refused", "granted"),
-                           "threshold": model.threshold}, index=X.index)
-    if k > 0:
-        scores = scores.join(reasons_table(model, X, k))
-    return scores.reset_index(), problems
+    engine = ScoringEngine(model.model, model.threshold, history)
+    return score_table(engine, valid, k, progress), problems
 
 
 def main(argv: list[str] | None = None) -> int:
-    from scoring.config import configure_logging, load_params, paths_from
-
+    configure_logging()
+    settings = load_settings()
     parser = argparse.ArgumentParser(description="Score a file of applicants with the champion model.")
     parser.add_argument("--input", type=Path, required=True, help="CSV or Parquet in Kaggle's application schema")
     parser.add_argument("--output", type=Path, required=True, help="CSV or Parquet to write")
     parser.add_argument("--history-dir", type=Path, help="folder with the applicants' bureau, previous... tables")
-    parser.add_argument("--reasons", type=int, default=3, help="top reasons per applicant (0: none, faster)")
+    parser.add_argument("--reasons", type=int, default=settings.reasons.default,
+                        help=f"top reasons per applicant, 0 to {settings.reasons.max} (0: none, faster)")
     parser.add_argument("--no-registry", action="store_true", help="use the DVC outputs, not the MLflow champion")
     args = parser.parse_args(argv)
-    configure_logging()
-    params = load_params()
-    model = load_scoring_model(params, prefer_registry=not args.no_registry)
-    history = load_history(args.history_dir, paths_from(params).features / "history.parquet")
+    if not 0 <= args.reasons <= settings.reasons.max:
+        parser.error(f"--reasons must be from 0 to {settings.reasons.max}")
+    model = load_scoring_model(settings, prefer_registry=not args.no_registry)
+    history = load_history(args.history_dir, settings.paths.history)
     try:
-        scores, problems = score_applicants(read_applicants(args.input), history, model, args.reasons)
+        scores, problems = score_applicants(read_applicants(args.input), history, model, args.reasons,
+                                            progress=True)
     except SchemaError as error:
         logger.error("%s", error)
         return 2

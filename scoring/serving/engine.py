@@ -1,10 +1,14 @@
-"""The scoring graph for the service, without DataFrames: features -> score -> reasons -> decision.
+"""The one scoring engine: raw applications in; features, calibrated probability, decision and reasons out.
 
-It uses the same feature code as training (`features.application_columns`, `HistoryLookup`), the fitted model's
-preprocessing replayed with NumPy (`compiled.CompiledPreprocessor`), XGBoost's own SHAP values (by table look-up,
-`treeshap.TabulatedShap`, or `pred_contribs` for models with large trees), and the calibrator and threshold of the
-pipeline. Any number of applicants per call: one for `POST /score`, many for `POST /score/batch`. Results equal
-`model.predict_proba(build_features(...))` (tested).
+Every scorer calls it: the service (`scoring.serving.service`), batch scoring (`scoring.serving.batch`), the evaluate
+stage (holdout metrics and explanations), the drift stage (scores of each population), so the code that serves is
+the code that is evaluated. For any number of applicants, without a DataFrame on the way:
+
+    features  `features.application_columns` + the history lookup (`features.HistoryLookup`): the training code
+    model     the fitted preprocessing replayed with NumPy (`compiled.CompiledPreprocessor`), then the classifier
+    calibrate the isotonic (or sigmoid) calibrator fitted on out-of-fold scores at training
+    decide    refused when the calibrated probability is at or above the threshold stage's threshold
+    explain   exact SHAP values per field (`explainers`), top-k reasons (`reasons.top_reasons`)
 """
 from __future__ import annotations
 
@@ -17,93 +21,113 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
 from scoring import features
-from scoring.model import explain
-from scoring.model.registry import ScoringModel
-from scoring.model.training import calibrate
+from scoring.model.explain import source_columns
+from scoring.model.training import CalibratedScorer, calibrate
 from scoring.serving.compiled import CompiledPreprocessor
-from scoring.serving.treeshap import TabulatedShap
+from scoring.serving.explainers import explainer_for
+from scoring.serving.reasons import Reasons, top_reasons
 
 
 @dataclass
 class Scores:
-    probability: np.ndarray
-    refused: np.ndarray
-    contributions: np.ndarray   # applicants x fields, in the model's raw score space
+    """What the engine says of n applicants, as columns."""
+
+    ids: np.ndarray              # SK_ID_CURR, -1 where the applicant gave none
+    probability: np.ndarray      # calibrated probability of default
+    refused: np.ndarray | None   # probability >= threshold (None: scored without a threshold)
+    history_found: np.ndarray    # the applicant's history aggregates were found
+    raw: np.ndarray | None       # the model's output in the space of its SHAP values (when explained)
+    contributions: np.ndarray | None  # n x fields (None when not explained)
     fields: list[str]
-    values: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]     # the model's input columns (the features)
+
+    def __len__(self) -> int:
+        return len(self.probability)
+
+    @property
+    def decisions(self) -> np.ndarray:
+        if self.refused is None:
+            raise ValueError("these scores were computed without a threshold: no decision")
+        return np.where(self.refused, "refused", "granted")
+
+    @property
+    def base_values(self) -> np.ndarray:
+        """Each row's SHAP base value: raw output less the sum of its contributions."""
+        if self.contributions is None or self.raw is None:
+            raise ValueError("these scores were computed without explanations (explain=False)")
+        return self.raw - self.contributions.sum(axis=1)
+
+    def reasons(self, k: int) -> Reasons:
+        if self.contributions is None:
+            if k > 0:
+                raise ValueError("these scores were computed without explanations (explain=False)")
+            return top_reasons(np.zeros((len(self), 0)), [], {}, 0)
+        return top_reasons(self.contributions, self.fields, self.values, k)
+
+    def feature_frame(self, columns: list[str]) -> pd.DataFrame:
+        """The features of these applicants, as the model saw them, indexed by SK_ID_CURR."""
+        return pd.DataFrame({name: self.values[name] for name in columns}, index=pd.Index(self.ids, name=features.KEY))
+
+    def contribution_frame(self) -> pd.DataFrame:
+        if self.contributions is None:
+            raise ValueError("these scores were computed without explanations (explain=False)")
+        return pd.DataFrame(self.contributions, index=pd.Index(self.ids, name=features.KEY), columns=self.fields)
 
 
 class ScoringEngine:
-    def __init__(self, scoring: ScoringModel, history: pd.DataFrame):
-        self.model = scoring.model
-        self.threshold = scoring.threshold
-        self.version = scoring.version
-        self.columns = list(self.model.feature_names_in_)
-        self.history = features.HistoryLookup.from_frame(history)
-        self.prep = CompiledPreprocessor(self.model.pipeline.named_steps["prep"])
-        self.classifier = self.model.pipeline.named_steps["model"]
-        self.fields = list(dict.fromkeys(explain.source_columns(self.prep.names, self.columns)))
-        sources = explain.source_columns(self.prep.names, self.columns)
-        self.to_fields = np.zeros((len(sources), len(self.fields)))
-        self.to_fields[np.arange(len(sources)), [self.fields.index(s) for s in sources]] = 1.0
-        self.booster = self.classifier.get_booster() if self.model.model_name == "xgboost" else None
-        if self.booster is not None:
-            # One thread: a replica owns one core, and XGBoost's thread pool costs ~30 ms per call when the
-            # cores are busy (measured); scale out with replicas instead.
-            self.booster = self.booster.copy()
-            self.booster.set_param({"nthread": 1})
-        # XGBoost's SHAP values by table look-up (same numbers, ~10x faster); None for large trees: pred_contribs.
-        self.tabulated = TabulatedShap.from_booster(self.booster, self.to_fields) if self.booster else None
+    """A fitted model, its threshold and the history lookup, ready to score any number of applicants. Without a
+    threshold (the drift stage compares scores, not decisions) it scores but does not decide."""
+
+    def __init__(self, model: CalibratedScorer, threshold: float | None,
+                 history: pd.DataFrame | features.HistoryLookup):
+        self.model = model
+        self.threshold = None if threshold is None else float(threshold)
+        self.history = history if isinstance(history, features.HistoryLookup) else \
+            features.HistoryLookup.from_frame(history)
+        self.columns = list(model.feature_names_in_)
+        self.prep = CompiledPreprocessor(model.pipeline.named_steps["prep"])
+        sources = source_columns(self.prep.names, self.columns)
+        self.fields = list(dict.fromkeys(sources))
+        to_fields = np.zeros((len(sources), len(self.fields)))
+        to_fields[np.arange(len(sources)), [self.fields.index(s) for s in sources]] = 1.0
+        self.explainer = explainer_for(model.model_name, model.pipeline.named_steps["model"],
+                                       getattr(model, "reference_", None), to_fields)
 
     def feature_columns(self, applications: Mapping[str, Any], ids: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's input columns, built by the training code; absent history tables leave theirs missing."""
         own = features.application_columns(applications)
         columns = features.feature_columns(own, ids, self.history)
         blank = np.full(len(ids), np.nan)
         return {name: columns.get(name, blank) for name in self.columns}
 
-    def raw_scores(self, X: np.ndarray) -> np.ndarray:
-        if self.booster is not None:
-            return self.booster.inplace_predict(X)
-        return self.classifier.predict_proba(X)[:, 1]
+    def score(self, applications: Mapping[str, Any], ids: np.ndarray, explain: bool = True) -> Scores:
+        """Applications (each field of `features.APPLICATION_INPUTS` as an array) and their SK_ID_CURR (-1: none)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        scores = self.score_features(self.feature_columns(applications, ids), ids, explain)
+        scores.history_found = self.history.found(ids)
+        return scores
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        """SHAP values per field, in the model's raw score space."""
-        if self.tabulated is not None:
-            return self.tabulated.contributions(X).astype(np.float64)
-        if self.booster is not None:
-            import xgboost
+    def score_table(self, apps: pd.DataFrame, explain: bool = True) -> Scores:
+        """A table in Kaggle's application schema (SK_ID_CURR may be missing: no history then)."""
+        ids = pd.to_numeric(apps[features.KEY], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
+        return self.score({name: apps[name].to_numpy() for name in features.APPLICATION_INPUTS}, ids, explain)
 
-            contribs = self.booster.predict(xgboost.DMatrix(X, nthread=1), pred_contribs=True)[:, :-1]
-        elif self.model.model_name == "logreg":
-            contribs, _ = explain.raw_contributions(self.model, X)
-        else:
-            contribs = self.tree_explainer_values(X)
-        return contribs @ self.to_fields
-
-    def tree_explainer_values(self, X: np.ndarray) -> np.ndarray:
-        """SHAP of a random forest; the explainer is built once (it walks every tree)."""
-        if not hasattr(self, "_explainer"):
-            import shap
-
-            self._explainer = shap.TreeExplainer(self.classifier)
-        values = np.asarray(self._explainer.shap_values(X, check_additivity=False))
-        return values[..., 1] if values.ndim == 3 else values
-
-    def score(self, applications: Mapping[str, Any], ids: np.ndarray, explain_scores: bool = True) -> Scores:
-        columns = self.feature_columns(applications, ids)
+    def score_features(self, columns: Mapping[str, Any], ids: np.ndarray | None = None,
+                       explain: bool = True) -> Scores:
+        """Already built features (the model's input columns): the model, calibration, decision and SHAP values."""
         X = self.prep.transform(columns)
-        if self.booster is not None and explain_scores and self.tabulated is None:
-            # One DMatrix for the score and the SHAP values. (The sum of the SHAP values is the margin, but its
-            # float32 rounding moves calibrated probabilities by up to 2e-4: the score keeps its own prediction.)
-            import xgboost
+        ids = np.full(len(X), -1, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        probability = self.calibrated(self.explainer.probability(X))
+        raw = self.explainer.raw(X) if explain else None
+        contributions = self.explainer.contributions(X) if explain else None
+        values = {name: np.asarray(columns[name]) for name in self.columns}
+        refused = None if self.threshold is None else probability >= self.threshold
+        return Scores(ids, probability, refused, np.zeros(len(X), dtype=bool), raw, contributions, self.fields,
+                      values)
 
-            matrix = xgboost.DMatrix(X, nthread=1)
-            probability = self.calibrated(self.booster.predict(matrix))
-            contribs = self.booster.predict(matrix, pred_contribs=True)[:, :-1] @ self.to_fields
-        else:  # no DMatrix: inplace_predict for XGBoost, SHAP from the tables
-            probability = self.calibrated(self.raw_scores(X))
-            contribs = self.contributions(X) if explain_scores else np.zeros((len(ids), len(self.fields)))
-        return Scores(probability, probability >= self.threshold, contribs, self.fields, columns)
+    def probability_of_features(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities of a feature table (LIME perturbs features and asks this)."""
+        return self.score_features({name: X[name].to_numpy() for name in self.columns}, explain=False).probability
 
     def calibrated(self, raw: np.ndarray) -> np.ndarray:
         """The calibrator's mapping; isotonic regression read directly off its thresholds (sklearn's predict
@@ -112,8 +136,3 @@ class ScoringEngine:
         if isinstance(calibrator, IsotonicRegression) and calibrator.out_of_bounds == "clip":
             return np.interp(raw, calibrator.X_thresholds_, calibrator.y_thresholds_)
         return calibrate(calibrator, raw)
-
-    def reasons(self, scores: Scores, row: int, k: int = 5) -> list[explain.Reason]:
-        contribs = pd.Series(scores.contributions[row], index=scores.fields)
-        values = pd.Series({name: scores.values[name][row] for name in scores.fields})
-        return explain.top_reasons(contribs, values, k)

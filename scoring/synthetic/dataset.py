@@ -8,21 +8,17 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from scoring import contract
 from scoring.data.io import ChunkedParquetWriter, replaced_directory
+from scoring.settings import Paths, SyntheticSettings
 from scoring.synthetic import generator
-from scoring.synthetic.generator import GeneratorParams
 from scoring.synthetic.histories import IdCounter, generate_histories
 
 logger = logging.getLogger(__name__)
 FIRST_SK_ID_CURR = 100_002
-ORACLE_FILE = "oracle.parquet"
-HISTORY_TABLES = (
-    "bureau", "bureau_balance", "previous_application", "POS_CASH_balance", "installments_payments",
-    "credit_card_balance",
-)
 
 
-def split_ids(p: GeneratorParams, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def split_ids(p: SyntheticSettings, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Consecutive SK_ID_CURR with test applicants scattered among them, as in Kaggle."""
     total = p.n_applicants + p.n_test
     is_test = np.zeros(total, dtype=bool)
@@ -30,12 +26,12 @@ def split_ids(p: GeneratorParams, rng: np.random.Generator) -> tuple[np.ndarray,
     return FIRST_SK_ID_CURR + np.arange(total, dtype=np.int64), is_test
 
 
-def generate_dataset(p: GeneratorParams, out_dir: Path, progress: bool = True) -> dict[str, int]:
+def generate_dataset(p: SyntheticSettings, out_dir: Path, progress: bool = True) -> dict[str, int]:
     """Generate every table into `out_dir` (replaced atomically); returns the row count of each table."""
     rng = np.random.default_rng(p.seed)
     ids, is_test = split_ids(p, rng)
     chunk_seeds = np.random.SeedSequence(p.seed).spawn((len(ids) + p.chunk_size - 1) // p.chunk_size)
-    rows = dict.fromkeys(("application_train", "application_test", *HISTORY_TABLES), 0)
+    rows = dict.fromkeys(("application_train", "application_test", *contract.HISTORY_TABLES), 0)
     with replaced_directory(out_dir) as staging:
         writers = {name: ChunkedParquetWriter(staging / f"{name}.parquet", name) for name in rows}
         oracle: list[pd.DataFrame] = []
@@ -58,6 +54,6 @@ def generate_dataset(p: GeneratorParams, out_dir: Path, progress: bool = True) -
         bar.close()
         for writer in writers.values():
             writer.close()
-        pd.concat(oracle, ignore_index=True).to_parquet(staging / ORACLE_FILE, index=False)
+        pd.concat(oracle, ignore_index=True).to_parquet(staging / Paths.ORACLE, index=False)
     logger.info("generated %s into %s (intercept %.3f)", rows, out_dir, alpha)
     return rows

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
@@ -29,30 +29,10 @@ import pandas as pd
 from scipy.special import expit, ndtr
 
 from scoring import contract
+from scoring.settings import SyntheticDrift, SyntheticSettings
 
 logger = logging.getLogger(__name__)
 DAYS_PER_MONTH = 30.4
-
-
-@dataclass(frozen=True)
-class DriftParams:
-    """Shift applied to the application_test-like table only (training data never drifts)."""
-
-    enabled: bool = False
-    income_factor: float = 1.35
-    age_shift_years: float = -6.0
-    ext_source_shift: float = -0.12
-    rare_category_share: float = 0.15
-
-
-@dataclass(frozen=True)
-class GeneratorParams:
-    n_applicants: int = 20_000
-    n_test: int = 5_000
-    seed: int = 42
-    default_rate: float = 0.0807
-    chunk_size: int = 50_000
-    drift: DriftParams = field(default_factory=DriftParams)
 
 
 @dataclass
@@ -281,7 +261,7 @@ def generate_application_columns(n: int, latent: Latent, rng: np.random.Generato
     return cols
 
 
-def apply_drift(cols: dict, drift: DriftParams, rng: np.random.Generator) -> None:
+def apply_drift(cols: dict, drift: SyntheticDrift, rng: np.random.Generator) -> None:
     """Shift income, age and EXT_SOURCE, and move a share of applicants to rare (but valid) categories."""
     n = len(cols["CODE_GENDER"])
     cols["AMT_INCOME_TOTAL"] = np.round(cols["AMT_INCOME_TOTAL"] * drift.income_factor)
@@ -294,7 +274,7 @@ def apply_drift(cols: dict, drift: DriftParams, rng: np.random.Generator) -> Non
 
 
 def generate_applications(
-    ids: np.ndarray, is_test: np.ndarray, rng: np.random.Generator, alpha: float | None, p: GeneratorParams
+    ids: np.ndarray, is_test: np.ndarray, rng: np.random.Generator, alpha: float | None, p: SyntheticSettings
 ) -> tuple[pd.DataFrame, pd.DataFrame, Latent, float]:
     """One chunk of applicants: (train rows with TARGET, test rows without, latent, intercept).
 

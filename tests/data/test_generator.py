@@ -1,5 +1,6 @@
 """The generator: schema, realism against the real rows, key integrity, determinism, signal, drift."""
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,8 @@ from sklearn.metrics import roc_auc_score
 
 from scoring import contract
 from scoring.synthetic.dataset import generate_dataset
-from scoring.synthetic.generator import DriftParams, GeneratorParams
 
-from ..conftest import shared_file
+from ..conftest import SMALL, shared_file
 
 ALL_TABLES = sorted(contract.TABLES)
 
@@ -102,10 +102,10 @@ def file_digest(directory: Path) -> dict[str, str]:
 
 
 def test_same_seed_same_data_other_seed_other_data(tmp_path):
-    params = GeneratorParams(n_applicants=800, n_test=200, seed=3, chunk_size=500)
+    params = replace(SMALL, n_applicants=800, n_test=200, seed=3, chunk_size=500)
     generate_dataset(params, tmp_path / "a", progress=False)
     generate_dataset(params, tmp_path / "b", progress=False)
-    generate_dataset(GeneratorParams(n_applicants=800, n_test=200, seed=4, chunk_size=500), tmp_path / "c",
+    generate_dataset(replace(SMALL, n_applicants=800, n_test=200, seed=4, chunk_size=500), tmp_path / "c",
                      progress=False)
     assert file_digest(tmp_path / "a") == file_digest(tmp_path / "b")
     assert file_digest(tmp_path / "a")["application_train.parquet"] != file_digest(tmp_path / "c")[
@@ -134,8 +134,9 @@ def test_signal_in_application_and_history_columns(small_dataset):
 
 def test_drift_moves_only_the_test_table(tmp_path):
     base = dict(n_applicants=3000, n_test=3000, seed=11, chunk_size=6000)
-    generate_dataset(GeneratorParams(**base), tmp_path / "off", progress=False)
-    generate_dataset(GeneratorParams(**base, drift=DriftParams(enabled=True)), tmp_path / "on", progress=False)
+    off = replace(SMALL, **base, drift=replace(SMALL.drift, enabled=False))
+    generate_dataset(off, tmp_path / "off", progress=False)
+    generate_dataset(replace(off, drift=replace(off.drift, enabled=True)), tmp_path / "on", progress=False)
     off_train, on_train = read(tmp_path / "off", "application_train"), read(tmp_path / "on", "application_train")
     pd.testing.assert_frame_equal(off_train, on_train)
     off, on = read(tmp_path / "off", "application_test"), read(tmp_path / "on", "application_test")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from scoring.settings import TRACE_ENV
 from serve.loopback import free_port, wait_until_answering
 from tools.pr_metrics_diff import use_small_params
 
@@ -27,11 +28,15 @@ def copy_project(root: Path) -> None:
         shutil.copy2(REPO / name, root / name)
 
 
+TRACE_DIR = ".params-trace"
+"""Where each stage of the small pipeline writes the params keys it read (scoring.settings' trace)."""
+
+
 def repro(root: Path) -> None:
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
            "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
-           "MPLCONFIGDIR": str(root / ".cache" / "matplotlib")}
+           "MPLCONFIGDIR": str(root / ".cache" / "matplotlib"), TRACE_ENV: str(root / TRACE_DIR)}
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     done = subprocess.run([f"{bin_dir}/dvc", "repro"], cwd=root, capture_output=True, text=True, env=env,
                           timeout=900)
@@ -69,9 +74,9 @@ class LiveService:
 
 
 @pytest.fixture(scope="session")
-def live_service(small_pipeline: Path, tmp_path_factory: pytest.TempPathFactory):
+def live_service(tiny_project: Path, tmp_path_factory: pytest.TempPathFactory):
     """The real Ray Serve application (serve/run.py, HAProxy ingress, Ray's token authentication on with a token
-    of its own) on a free 127.0.0.1 port, serving the small pipeline's model; stopped (Ray included) at the end of
+    of its own) on a free 127.0.0.1 port, serving the tiny project's model; stopped (Ray included) at the end of
     the session."""
     port = free_port()
     log_dir = tmp_path_factory.mktemp("production")
@@ -81,7 +86,7 @@ def live_service(small_pipeline: Path, tmp_path_factory: pytest.TempPathFactory)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_TOKEN_PATH": str(token_path)}
     process = subprocess.Popen(
         [sys.executable, "-m", "serve.run", "--pipeline-model", "--port", str(port), "--project-root",
-         str(small_pipeline), "--production-log", str(log_dir)], cwd=REPO, env=env, stdout=output, stderr=output)
+         str(tiny_project), "--production-log", str(log_dir)], cwd=REPO, env=env, stdout=output, stderr=output)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(f"{url}/health", 180, lambda: process.poll() is None, log)

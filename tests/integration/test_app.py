@@ -15,7 +15,7 @@ from scoring import contract
 from scoring.serving import request_schema
 from serve.loopback import free_port
 
-from ..conftest import REPO
+from ..conftest import REPO, SETTINGS
 
 pytestmark = pytest.mark.integration
 
@@ -24,15 +24,15 @@ SUBMIT = "Score this applicant"
 
 
 @pytest.fixture(scope="module")
-def applicants(small_pipeline) -> pd.DataFrame:
-    return pd.read_parquet(small_pipeline / "data" / "prepared" / "application_test.parquet")
+def applicants(tiny_project) -> pd.DataFrame:
+    return pd.read_parquet(tiny_project / SETTINGS.paths.prepared_table("application_test"))
 
 
 @pytest.fixture
-def service_url(live_service, small_pipeline, monkeypatch) -> str:
+def service_url(live_service, tiny_project, monkeypatch) -> str:
     url = live_service.url
     monkeypatch.setenv("SCORING_API_URL", url)
-    monkeypatch.setenv("PROJECT_ROOT", str(small_pipeline))
+    monkeypatch.setenv("PROJECT_ROOT", str(tiny_project))
     return url
 
 
@@ -175,10 +175,10 @@ def test_the_typical_applicant_is_scored_without_history(service_url, applicants
     assert "scored on the application alone" in page_text(at)
 
 
-def test_the_model_is_shown_in_the_sidebar(service_url, applicants, small_pipeline):
+def test_the_model_is_shown_in_the_sidebar(service_url, applicants, tiny_project):
     at = start_app()
     info = httpx.get(f"{service_url}/model", timeout=30).json()
-    on_disk = json.loads((small_pipeline / "reports" / "metrics.json").read_text())
+    on_disk = json.loads((tiny_project / SETTINGS.paths.metrics_json).read_text())
     assert (info["threshold"], info["metrics"]["auc"]) == (on_disk["threshold"], on_disk["auc"]), \
         "the live service does not serve the small pipeline's model"
     metrics = {m.label: m.value for m in at.sidebar.metric}
@@ -186,10 +186,10 @@ def test_the_model_is_shown_in_the_sidebar(service_url, applicants, small_pipeli
     assert metrics["AUC"] == f"{info['metrics']['auc']:.3f}"
 
 
-def test_a_service_that_is_down_gives_a_clear_message(small_pipeline, monkeypatch):
+def test_a_service_that_is_down_gives_a_clear_message(tiny_project, monkeypatch):
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("SCORING_API_URL", url)
-    monkeypatch.setenv("PROJECT_ROOT", str(small_pipeline))
+    monkeypatch.setenv("PROJECT_ROOT", str(tiny_project))
     at = start_app()
     messages = " ".join(e.value for e in at.error)
     assert f"The scoring service at {url} cannot be reached (connection refused)" in messages

@@ -16,7 +16,7 @@ import pytest
 from scoring.serving import request_schema
 from serve.loopback import free_port, wait_until_answering
 
-from ..conftest import REPO
+from ..conftest import REPO, SETTINGS
 from .browser import CHROMIUM, Browser
 from .conftest import stop_process
 
@@ -33,13 +33,13 @@ reasons, nine population histograms)."""
 
 
 @pytest.fixture(scope="module")
-def streamlit_app(live_service, small_pipeline, tmp_path_factory):
+def streamlit_app(live_service, tiny_project, tmp_path_factory):
     """`streamlit run app/streamlit_app.py` on a free port, pointed at the live service and the small project."""
     url = live_service.url
     port = free_port()
     log_path = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     log = open(log_path, "w")  # noqa: SIM115
-    env = {**os.environ, "SCORING_API_URL": url, "PROJECT_ROOT": str(small_pipeline),
+    env = {**os.environ, "SCORING_API_URL": url, "PROJECT_ROOT": str(tiny_project),
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
@@ -55,12 +55,12 @@ def streamlit_app(live_service, small_pipeline, tmp_path_factory):
         log.close()
 
 
-def test_the_page_shows_the_services_decision_in_a_real_browser(streamlit_app, live_service, small_pipeline,
+def test_the_page_shows_the_services_decision_in_a_real_browser(streamlit_app, live_service, tiny_project,
                                                                   tmp_path):
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (Debian package `chromium`): the browser test needs one")
     service_url = live_service.url
-    applicants = pd.read_parquet(small_pipeline / "data" / "prepared" / "application_test.parquet")
+    applicants = pd.read_parquet(tiny_project / SETTINGS.paths.prepared_table("application_test"))
     identifier = int(applicants["SK_ID_CURR"].iloc[0])
     body = request_schema.records(applicants.iloc[[0]])[0]
     expected = httpx.post(f"{service_url}/score", json=body, timeout=30).json()
@@ -80,7 +80,7 @@ def test_the_page_shows_the_services_decision_in_a_real_browser(streamlit_app, l
     assert "Where this applicant stands in the test population" in text
     assert 'data-testid="stException"' not in dom and "Traceback" not in text
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
-    kept = small_pipeline / "reports" / "app_screenshot.png"
+    kept = tiny_project / "reports" / "app_screenshot.png"
     shutil.copyfile(shot, kept)
     print(f"screenshot: {shot} (copied to {kept})")
 

@@ -3,6 +3,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 
 from scoring.reporting.deck import MAX_SLIDES, build_deck
+from scoring.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +41,7 @@ def copy_run(pipeline: Path, target: Path, ignore=None) -> None:
 @pytest.fixture(scope="module")
 def deck(small_pipeline: Path, tmp_path_factory):
     output = tmp_path_factory.mktemp("deck") / "deck.pptx"
-    done = subprocess.run([sys.executable, "-m", "scoring.reporting.deck", "--output", str(output)], cwd=small_pipeline,
+    done = subprocess.run([sys.executable, "-m", "stages.deck", "--output", str(output)], cwd=small_pipeline,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return Presentation(str(output))
@@ -66,8 +68,8 @@ def test_charts_are_the_pipeline_pngs(deck, small_pipeline):
 
 def test_without_a_serving_benchmark_the_deck_says_so_and_shows_no_latency(small_pipeline, tmp_path):
     copy_run(small_pipeline, tmp_path, ignore=shutil.ignore_patterns("serving.json"))
-    params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
-    text = deck_text(build_deck(params, tmp_path))
+    settings = load_settings(small_pipeline / "params.yaml")
+    text = deck_text(build_deck(settings, tmp_path))
     assert "Latency per request: not measured on this machine yet" in text
     assert "ms" not in text.split()
 
@@ -81,8 +83,8 @@ def test_serving_and_drift_figures_are_those_of_their_reports(small_pipeline, tm
     (tmp_path / "reports/serving.json").write_text(json.dumps({
         "date": "2026-11-25", "machine": "2 cores, x86_64", "baseline": "plain", "served": "ray",
         "results": {"plain": base, "ray": run}}))
-    params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
-    text = deck_text(build_deck(params, tmp_path))
+    settings = load_settings(small_pipeline / "params.yaml")
+    text = deck_text(build_deck(settings, tmp_path))
     assert "2.7 ms median one at a time (2.2 ms for plain uvicorn" in text
     assert "512 requests/s with 16 clients, 1.28× the plain server; 498/s with 64, 3 errors" in text
     assert "61,234 applicants/s without reasons, 3,456/s with three reasons" in text
@@ -96,9 +98,9 @@ def test_a_rerun_with_other_reports_and_costs_updates_the_deck(small_pipeline, t
     metrics = json.loads((tmp_path / "reports/metrics.json").read_text())
     metrics.update(auc=0.61234, business_cost=0.43219)
     (tmp_path / "reports/metrics.json").write_text(json.dumps(metrics))
-    params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
-    params["cost"]["fn"] = 7.0
-    rebuilt = build_deck(params, tmp_path)
+    settings = load_settings(small_pipeline / "params.yaml")
+    settings = replace(settings, cost=replace(settings.cost, fn=7.0))
+    rebuilt = build_deck(settings, tmp_path)
     shown = table_values(rebuilt)
     assert (shown["AUC"], shown["Business cost / applicant"]) == ("0.6123", "0.4322")
     assert "costs 7: the lender loses the loan" in deck_text(rebuilt)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import joblib
@@ -19,12 +20,11 @@ import yaml
 
 from scoring import features
 from scoring.data.io import read_raw_table, to_storage_types
-from scoring.model import training
 from scoring.monitoring import drift
+from scoring.settings import Paths
 from scoring.synthetic.dataset import generate_dataset
-from scoring.synthetic.generator import DriftParams, GeneratorParams
 
-from ..conftest import REPO, shared_file
+from ..conftest import REPO, SETTINGS, SMALL, fit_model, shared_file
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +41,6 @@ STEADY_FEATURES = ["AMT_CREDIT", "CREDIT_TO_GOODS", "DAYS_EMPLOYED", "NAME_EDUCA
 """Model features the generator's drift leaves alone (amount asked, employment, education, histories)."""
 
 
-def train_small_model(X: pd.DataFrame, y: np.ndarray):
-    p = training.TrainParams(models=("xgboost",), imbalance="none", seed=0, n_jobs=2)
-    pipeline = training.build_pipeline("xgboost", *training.split_columns(X), p, float(np.mean(y)))
-    return pipeline.set_params(model__n_estimators=60, model__max_depth=3).fit(X, y)
 
 
 def write_features(out: Path, apps: dict[str, pd.DataFrame], history: pd.DataFrame) -> None:
@@ -61,7 +57,7 @@ def write_features(out: Path, apps: dict[str, pd.DataFrame], history: pd.DataFra
 
 def build_data(base: Path, drift_on: bool) -> Path:
     """prepared/, features/, models/model.joblib of a generated data set (the pipeline's inputs to drift)."""
-    p = GeneratorParams(**SIZE, drift=DriftParams(enabled=drift_on))
+    p = replace(SMALL, **SIZE, drift=replace(SMALL.drift, enabled=drift_on))
     generate_dataset(p, base / "synthetic", progress=False)
     tables = {path.stem: to_storage_types(pd.read_parquet(path), path.stem)
               for path in (base / "synthetic").glob("*.parquet") if path.stem != "oracle"}
@@ -71,8 +67,8 @@ def build_data(base: Path, drift_on: bool) -> Path:
     write_features(base / "features", tables, features.history_features(tables))
     fit = pd.read_parquet(base / "features" / "train.parquet")
     (base / "models").mkdir()
-    joblib.dump(train_small_model(fit.drop(columns="TARGET"), fit["TARGET"].to_numpy()),
-                base / "models" / "model.joblib")
+    joblib.dump(fit_model("xgboost", fit.drop(columns="TARGET"), fit["TARGET"].to_numpy(), n_estimators=60,
+                          max_depth=3), base / "models" / "model.joblib")
     return base
 
 
@@ -93,7 +89,7 @@ def make_project(root: Path, data: Path, tracking: bool = False) -> Path:
     params["paths"].update({"reports": str(root / "reports"), "production": str(root / "production")})
     params["tracking"].update({"enabled": tracking, "uri": f"sqlite:///{root}/mlflow.db",
                                "artifacts": str(root / "mlruns")})
-    params["drift"] = {"psi_top_features": len(SHIFTED_FEATURES + STEADY_FEATURES)}
+    params["drift"]["psi_top_features"] = len(SHIFTED_FEATURES + STEADY_FEATURES)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     importance = pd.DataFrame({"feature": SHIFTED_FEATURES + STEADY_FEATURES,
                                "mean_abs_shap": np.linspace(1, 0.1, len(SHIFTED_FEATURES + STEADY_FEATURES))})
@@ -137,7 +133,7 @@ def drifted_run(drifted_data, tmp_path_factory) -> tuple[Path, dict]:
 def test_drift_on_flags_the_shifted_fields_and_only_them(drifted_run):
     root, report = drifted_run
     assert set(report["drifted_columns"]) == SHIFTED_FIELDS
-    assert report["n_drifted"] == len(SHIFTED_FIELDS) and report["n_columns"] == len(drift.DEFAULT_COLUMNS)
+    assert report["n_drifted"] == len(SHIFTED_FIELDS) and report["n_columns"] == len(SETTINGS.drift.columns)
     assert report["dataset_drift"] == 0  # 6 of 24 fields, under the 0.5 share
     assert report["drifted_features"] == SHIFTED_FEATURES
     psi = {r["feature"]: r["psi"] for r in report["features_psi"]}
@@ -204,7 +200,7 @@ def test_drift_run_is_mirrored_to_mlflow(drifted_run):
     assert "drift/drift_report.html" in {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
 
 
-def real_project(root: Path, steady_data: Path) -> drift.DriftPaths:
+def real_project(root: Path, steady_data: Path) -> Paths:
     """Kaggle's 10,000 coherent training applicants vs its complete application_test (48,744), application fields
     only on both sides (the test applicants have no history rows here), scored by the generated data's model."""
     tables = {name: to_storage_types(read_raw_table(shared_file(relative), name), name) for name, relative in (
@@ -220,8 +216,8 @@ def real_project(root: Path, steady_data: Path) -> drift.DriftPaths:
                               "AGE_YEARS", "ANNUITY_TO_INCOME", "CREDIT_TO_INCOME", "AMT_CREDIT", "NAME_CONTRACT_TYPE"],
                   "mean_abs_shap": np.linspace(1, 0.1, 10)}).to_csv(root / "reports/evaluate/shap_importance.csv",
                                                                     index=False)
-    return drift.DriftPaths(root / "prepared", root / "features", root / "models", root / "reports",
-                            root / "production")
+    return replace(
+        SETTINGS.paths, **{name: root / name for name in ("prepared", "features", "models", "reports", "production")})
 
 
 @pytest.mark.shared_data
@@ -229,7 +225,7 @@ def test_real_kaggle_test_against_train(steady_data, tmp_path):
     paths = real_project(tmp_path, steady_data)
     out = tmp_path / "reports" / "drift"
     out.mkdir()
-    report = drift.build_report(paths, drift.DriftParams(), out)
+    report = drift.build_report(paths, SETTINGS.drift, out)
     assert report["rows"] == 48_744 and report["reference_rows"] == 10_000
     assert (out / "drift_report.html").stat().st_size > 100_000
     moved = sorted(report["columns"], key=lambda c: -(c["score"] or 0))

@@ -18,13 +18,12 @@ import httpx
 import pandas as pd
 import psutil
 import pytest
-import yaml
 
 from scoring.serving import request_schema
-from scoring.serving.service import ScoringService
+from serve.api import build_api
 from serve.cluster import ClusterState, cluster_processes
 
-from ..conftest import REPO
+from ..conftest import REPO, SETTINGS
 from .test_ray_auth import assert_jobs_need_the_token
 
 pytestmark = pytest.mark.integration
@@ -56,14 +55,14 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(small_pipeline: Path, tmp_path_factory: pytest.TempPathFactory):
+def cluster(tiny_project: Path, tmp_path_factory: pytest.TempPathFactory):
     """`up` on free ports, serving the small pipeline's model with a production log. Brought down at the end even
     when `up` or a test failed."""
     run_dir = tmp_path_factory.mktemp("cluster")
     log_dir = tmp_path_factory.mktemp("production-multinode")
     state = None
     try:
-        up = cluster_command("up", run_dir, "--pipeline-model", "--project-root", str(small_pipeline),
+        up = cluster_command("up", run_dir, "--pipeline-model", "--project-root", str(tiny_project),
                              "--production-log", str(log_dir), "--requests", "200", "--clients", "4")
         state = ClusterState.load(run_dir)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-5000:]
@@ -77,8 +76,8 @@ def cluster(small_pipeline: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def applicants(small_pipeline: Path) -> pd.DataFrame:
-    return pd.read_parquet(small_pipeline / "data/prepared/application_test.parquet").head(40)
+def applicants(tiny_project: Path) -> pd.DataFrame:
+    return pd.read_parquet(tiny_project / SETTINGS.paths.prepared_table("application_test")).head(40)
 
 
 def cluster_status(run_dir: Path) -> dict[str, Any]:
@@ -110,9 +109,8 @@ def test_two_nodes_with_one_replica_each(cluster):
     assert {r["node_id"] for r in cluster.report["replicas"]} == set(nodes)
 
 
-def test_answers_equal_in_process_scoring(cluster, small_pipeline, applicants):
-    params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
-    in_process = ScoringService.from_params(params, small_pipeline, prefer_registry=False)
+def test_answers_equal_in_process_scoring(cluster, tiny_project, applicants):
+    in_process = build_api(tiny_project, registry=False, production_log=False)
     with httpx.Client(base_url=cluster.state.url, timeout=30) as client:
         for body in request_schema.records(applicants.head(5)):
             served = client.post("/score", json=body)

@@ -6,23 +6,23 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pandas as pd
 import pytest
-import yaml
 
 from scoring.serving import request_schema
-from scoring.serving.service import ScoringService
+from serve.api import build_api
+
+from ..conftest import SETTINGS
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def applicants(small_pipeline):
-    return pd.read_parquet(small_pipeline / "data/prepared/application_test.parquet").head(64)
+def applicants(tiny_project):
+    return pd.read_parquet(tiny_project / SETTINGS.paths.prepared_table("application_test")).head(64)
 
 
 @pytest.fixture(scope="module")
-def in_process(small_pipeline):
-    params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
-    return ScoringService.from_params(params, small_pipeline, prefer_registry=False)
+def in_process(tiny_project):
+    return build_api(tiny_project, registry=False, production_log=False)
 
 
 def test_served_answers_equal_in_process_scoring(live_service, applicants, in_process):

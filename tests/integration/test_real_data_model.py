@@ -8,6 +8,8 @@ from scoring import features
 from scoring.data.io import read_prepared
 from scoring.model import training
 
+from ..conftest import train_settings
+
 pytestmark = [pytest.mark.integration, pytest.mark.shared_data]
 
 
@@ -20,7 +22,7 @@ def test_history_features_add_lift_on_real_applicants(real_prepared):
     X = features.build_features(apps, history)
     y = apps.set_index("SK_ID_CURR").TARGET.reindex(X.index).to_numpy()
     own = [c for c in X.columns if c not in history.columns]
-    p = training.TrainParams(models=("xgboost",), seed=0)
+    p = train_settings(models=("xgboost",), seed=0)
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
     auc = {}
     for name, columns in (("application only", own), ("with history", list(X.columns))):
@@ -38,7 +40,7 @@ def test_a_model_trained_on_generated_data_ranks_real_applicants(small_dataset, 
     synthetic = read_prepared(small_dataset)
     X = features.build_features(synthetic["application_train"], features.history_features(synthetic))
     y = synthetic["application_train"].TARGET.to_numpy()
-    p = training.TrainParams(models=("xgboost",), seed=0)
+    p = train_settings(models=("xgboost",), seed=0)
     pipeline = training.build_pipeline("xgboost", *training.split_columns(X), p, float(np.mean(y)))
     pipeline.set_params(model__n_estimators=200, model__max_depth=3, model__scale_pos_weight=1).fit(X, y)
     real = read_prepared(real_prepared[1])

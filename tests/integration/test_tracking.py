@@ -1,5 +1,6 @@
 """A real MLflow store (SQLite in a temporary folder): runs, registry versions and the champion alias."""
 import json
+from dataclasses import replace
 
 import mlflow
 import numpy as np
@@ -10,6 +11,8 @@ from sklearn.isotonic import IsotonicRegression
 
 from scoring.model import tracking, training
 
+from ..conftest import SETTINGS, train_settings
+
 pytestmark = pytest.mark.integration
 
 
@@ -17,8 +20,8 @@ pytestmark = pytest.mark.integration
 def store(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    p = tracking.TrackingParams(uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="test",
-                                artifacts=str(tmp_path / "mlruns"))
+    p = replace(SETTINGS.tracking, enabled=True, uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="test",
+                artifacts=str(tmp_path / "mlruns"))
     yield p
     mlflow.set_tracking_uri(None)
 
@@ -27,7 +30,7 @@ def tiny_model() -> tuple[training.CalibratedScorer, pd.DataFrame]:
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"EXT_SOURCE_2": rng.random(300), "CODE_GENDER": rng.choice(["F", "M"], 300)})
     y = (rng.random(300) < 0.3 * (1 - X.EXT_SOURCE_2)).astype(int)
-    p = training.TrainParams(models=("logreg",))
+    p = train_settings(models=("logreg",))
     pipeline = training.build_pipeline("logreg", ["EXT_SOURCE_2"], ["CODE_GENDER"], p, float(y.mean())).fit(X, y)
     calibrator = IsotonicRegression(out_of_bounds="clip").fit(pipeline.predict_proba(X)[:, 1], y)
     return training.CalibratedScorer(pipeline, calibrator, "logreg"), X
@@ -67,7 +70,7 @@ def test_run_holds_params_metrics_artifacts_and_a_loadable_model(store, tmp_path
 
 def test_relative_sqlite_paths_are_made_absolute(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    uri = tracking.resolve_uri(tracking.TrackingParams(uri="sqlite:///mlflow.db"))
+    uri = tracking.resolve_uri(replace(SETTINGS.tracking, uri="sqlite:///mlflow.db"))
     assert uri.startswith("sqlite:////") and uri.endswith("/mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////elsewhere/m.db")
-    assert tracking.resolve_uri(tracking.TrackingParams()) == "sqlite:////elsewhere/m.db"
+    assert tracking.resolve_uri(SETTINGS.tracking) == "sqlite:////elsewhere/m.db"

@@ -6,8 +6,11 @@ from sklearn.metrics import roc_auc_score
 from scoring import features
 from scoring.data.io import read_prepared
 from scoring.model import training
+from scoring.serving.engine import ScoringEngine
 
-FAST = training.TrainParams(
+from ..conftest import train_settings
+
+FAST = train_settings(
     models=("logreg", "xgboost"), cv_folds=3, oof_folds=3, seed=0,
     grids={"logreg": {"C": [0.1]}, "xgboost": {"n_estimators": [150], "max_depth": [3]}},
 )
@@ -65,11 +68,21 @@ def test_higher_external_scores_lower_the_risk(trained, split, raw):
     assert after < before * 0.9
 
 
-def test_predictions_do_not_depend_on_sk_id_curr(trained, split):
-    _, holdout = split
-    X = holdout.drop(columns="TARGET")
-    shuffled_ids = X.set_axis(np.random.default_rng(0).permutation(X.index.to_numpy()))
-    np.testing.assert_allclose(trained["model"].predict_proba(X), trained["model"].predict_proba(shuffled_ids))
+def test_sk_id_curr_only_finds_the_history(trained, split, raw):
+    """Renumber every applicant (the applications and their history aggregates alike): the scores must not move.
+    SK_ID_CURR is a key, not a signal; a model that read it would score the renumbered applicants differently."""
+    apps, history = raw
+    holdout_apps = apps[apps.SK_ID_CURR.isin(split[1].index)]
+    renumber = dict(zip(apps.SK_ID_CURR, np.random.default_rng(0).permutation(apps.SK_ID_CURR.to_numpy()) + 10**6))
+    moved_history = history.rename(index=renumber)
+    moved_apps = holdout_apps.assign(SK_ID_CURR=holdout_apps.SK_ID_CURR.map(renumber))
+    engine = ScoringEngine(trained["model"], 0.5, history)
+    before = engine.score_table(holdout_apps, explain=False)
+    after = ScoringEngine(trained["model"], 0.5, moved_history).score_table(moved_apps, explain=False)
+    np.testing.assert_array_equal(before.history_found, after.history_found)
+    assert before.history_found.mean() > 0.5
+    np.testing.assert_allclose(before.probability, after.probability)
+    assert features.KEY not in trained["model"].feature_names_in_
 
 
 @pytest.mark.parametrize("imbalance", ["undersample", "smote"])
@@ -78,16 +91,9 @@ def test_resampling_stays_inside_the_folds(split, imbalance):
     fit, _ = split
     X = fit.drop(columns="TARGET")
     y = np.random.default_rng(1).permutation(fit.TARGET.to_numpy())
-    p = training.TrainParams(models=("logreg",), imbalance=imbalance, cv_folds=3, grids={"logreg": {"C": [0.1]}})
+    p = train_settings(models=("logreg",), imbalance=imbalance, cv_folds=3, grids={"logreg": {"C": [0.1]}})
     pipeline = training.build_pipeline("logreg", *training.split_columns(X), p, float(y.mean()))
     assert list(pipeline.named_steps) == ["prep", "sampler", "model"]
     [candidate] = training.compare_models(X, y, p)
     assert candidate.auc == pytest.approx(0.5, abs=0.05)
     assert len(pipeline.fit(X, y).predict_proba(X)) == len(X)  # the sampler never drops rows at prediction
-
-
-def test_unknown_settings_fail_clearly():
-    with pytest.raises(ValueError, match="train.imbalance must be one of"):
-        training.TrainParams(imbalance="oversample")
-    with pytest.raises(ValueError, match="must be among"):
-        training.TrainParams(model="lightgbm")

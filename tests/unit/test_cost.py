@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from scoring.model.cost import CostParams, business_cost, cost_curve, min_cost, pick_threshold
+from scoring.model.cost import business_cost, cost_curve, min_cost, pick_threshold
+from scoring.settings import CostSettings
 
-TEN_TO_ONE = CostParams(fn=10, fp=1)
+TEN_TO_ONE = CostSettings(fn=10.0, fp=1.0)
 
 
 def test_business_cost_counts_missed_defaults_ten_times():
@@ -35,8 +36,8 @@ def test_threshold_separating_a_clean_case():
 def test_expensive_misses_push_the_threshold_down():
     proba = np.array([0.1, 0.3, 0.35, 0.8])
     y = np.array([0, 1, 0, 1])
-    cheap, _ = pick_threshold(y, proba, CostParams(fn=1, fp=10))
-    dear, _ = pick_threshold(y, proba, CostParams(fn=10, fp=1))
+    cheap, _ = pick_threshold(y, proba, CostSettings(fn=1, fp=10))
+    dear, _ = pick_threshold(y, proba, CostSettings(fn=10.0, fp=1.0))
     assert dear <= 0.3 < cheap
 
 

@@ -1,29 +1,34 @@
 """The drift monitor's pure parts: PSI, the fields as tested, Evidently's verdicts, the settings."""
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from scoring.monitoring import drift
+from scoring.monitoring.psi import binned_shares, psi
+
+from ..conftest import SETTINGS
 
 
 def test_psi_is_zero_for_the_same_sample_and_grows_with_the_shift():
     rng = np.random.default_rng(0)
     reference = pd.Series(rng.normal(size=20_000))
-    shifts = [drift.psi(reference, pd.Series(rng.normal(shift, size=5_000))) for shift in (0.0, 0.25, 0.5, 1.0)]
-    assert drift.psi(reference, reference) == pytest.approx(0.0, abs=1e-12)
+    shifts = [psi(reference, pd.Series(rng.normal(shift, size=5_000))) for shift in (0.0, 0.25, 0.5, 1.0)]
+    assert psi(reference, reference) == pytest.approx(0.0, abs=1e-12)
     assert shifts[0] < 0.01 < shifts[1] < 0.2 < shifts[2] < shifts[3]
 
 
 def test_psi_counts_missing_values_and_new_categories():
-    assert drift.psi(pd.Series([1.0, 2.0, 3.0, 4.0] * 50), pd.Series([1.0, 2.0, np.nan, np.nan] * 50)) > 1
+    assert psi(pd.Series([1.0, 2.0, 3.0, 4.0] * 50), pd.Series([1.0, 2.0, np.nan, np.nan] * 50)) > 1
     categories = pd.Series(["a", "b"] * 100)
-    assert drift.psi(categories, pd.Series(["a", "b"] * 100)) == pytest.approx(0.0)
-    assert drift.psi(categories, pd.Series(["a", "b", "c", "c"] * 50)) > 1
+    assert psi(categories, pd.Series(["a", "b"] * 100)) == pytest.approx(0.0)
+    assert psi(categories, pd.Series(["a", "b", "c", "c"] * 50)) > 1
 
 
 def test_binned_shares_use_the_reference_deciles_and_a_missing_bin():
     reference = pd.Series(np.arange(1000, dtype=float))
-    ref, cur = drift.binned_shares(reference, pd.Series([5.0, 995.0, np.nan, np.nan]), bins=10)
+    ref, cur = binned_shares(reference, pd.Series([5.0, 995.0, np.nan, np.nan]), bins=10)
     assert ref == pytest.approx([0.1] * 10 + [0.0])
     assert cur.tolist() == [0.25] + [0.0] * 8 + [0.25, 0.5]
 
@@ -57,10 +62,8 @@ def test_parse_snapshot_takes_evidently_verdicts():
         drift.parse_snapshot({**result, "tests": []})
 
 
-def test_drift_params_defaults_and_checks():
-    assert drift.drift_params(None) == drift.DriftParams()
-    assert drift.drift_params({"columns": ["AMT_CREDIT"], "stattest": "psi"}).columns == ("AMT_CREDIT",)
+def test_drift_columns_must_be_application_fields():
+    assert drift.checked(SETTINGS.drift) == SETTINGS.drift
+    assert drift.checked(replace(SETTINGS.drift, columns=("AMT_CREDIT",))).columns == ("AMT_CREDIT",)
     with pytest.raises(ValueError, match="TARGET"):
-        drift.drift_params({"columns": ["AMT_CREDIT", "TARGET"]})
-    with pytest.raises(ValueError, match="unknown key"):
-        drift.drift_params({"psi_treshold": 0.2})
+        drift.checked(replace(SETTINGS.drift, columns=("AMT_CREDIT", "TARGET")))

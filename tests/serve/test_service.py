@@ -1,58 +1,50 @@
-"""The scoring service's graph in process: answers equal the pipeline's model, every bad input is a 4xx naming the
-field and the rule, and what was scored lands in the production log. (test_ray_serve.py runs it behind Ray Serve.)"""
+"""The scoring service's graph and its HTTP layer in process, on the tiny model: answers equal the fitted pipeline's,
+every bad input is a 4xx naming the field and the rule, and what was scored lands in the production log.
+(tests/integration/test_ray_serve.py runs the same behind Ray Serve.)"""
 import io
 import json
 
+import joblib
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from scoring import contract, features
-from scoring.model import explain
 from scoring.model.registry import from_pipeline
 from scoring.serving import request_schema
-from scoring.serving.service import MAX_SINGLE_BODY_BYTES, ScoringService
+from scoring.serving.request_schema import MAX_SINGLE_BODY_BYTES
+from scoring.serving.service import ScoringService
+from serve.api import ScoringApi, build_api
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def project(small_pipeline):
-    params = yaml.safe_load((small_pipeline / "params.yaml").read_text())
-    return small_pipeline, params
+from ..conftest import SETTINGS, TINY_THRESHOLD
+from .conftest import reference_contributions
 
 
 @pytest.fixture(scope="module")
-def service(project, tmp_path_factory):
-    root, params = project
-    return ScoringService.from_params(params, root, prefer_registry=False,
-                                      log_dir=tmp_path_factory.mktemp("production"))
+def service(tiny_project, tmp_path_factory) -> ScoringApi:
+    return build_api(tiny_project, registry=False, production_log=str(tmp_path_factory.mktemp("production")))
 
 
 @pytest.fixture(scope="module")
-def applicants(project):
-    root, _ = project
-    return pd.read_parquet(root / "data/prepared/application_test.parquet").head(200)
+def applicants(small_data):
+    return small_data.tables["application_test"].head(200)
 
 
 @pytest.fixture(scope="module")
-def expected(project, applicants):
-    """What the pipeline's own model says of these applicants (DataFrame path, sklearn pipeline)."""
-    root, _ = project
-    scoring = from_pipeline(root / "data/models", root / "reports")
-    history = pd.read_parquet(root / "data/features/history.parquet")
-    X = features.build_features(applicants, history)
-    proba = scoring.model.predict_proba(features.align(X, list(scoring.model.feature_names_in_)))[:, 1]
-    return scoring, X, proba
+def expected(tiny_project, small_data, applicants):
+    """What the fitted pipeline says of these applicants (DataFrame path, sklearn pipeline)."""
+    model = joblib.load(tiny_project / SETTINGS.paths.model)
+    X = features.align(features.build_features(applicants, small_data.history), list(model.feature_names_in_))
+    return model, X, model.predict_proba(X)[:, 1]
 
 
-def post(service, body, path="/score", content_type=None, query=""):
+def post(service, body, path="/score", content_type=None, query="", accept=None):
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    reply = service.handle("POST", path, raw, content_type, query)
-    return reply.status, orjson.loads(reply.body)
+    reply = service.handle("POST", path, raw, content_type, query, accept)
+    return reply.status, orjson.loads(reply.body) if reply.media_type.endswith("json") else reply.body
 
 
 def one(applicants, i=0):
@@ -60,16 +52,16 @@ def one(applicants, i=0):
 
 
 def test_single_answers_equal_the_pipeline_model_and_its_shap(service, applicants, expected):
-    scoring, X, proba = expected
+    model, X, proba = expected
     for i in (0, 7, 199):
         status, answer = post(service, one(applicants, i))
         assert status == 200, answer
         assert answer["SK_ID_CURR"] == int(applicants.SK_ID_CURR.iloc[i])
         assert answer["probability"] == pytest.approx(proba[i], abs=1e-6)
-        assert answer["decision"] == ("refused" if proba[i] >= scoring.threshold else "granted")
-        assert answer["threshold"] == scoring.threshold
-        contribs, _ = explain.contributions(scoring.model, X.iloc[[i]])
-        top = contribs.iloc[0].abs().sort_values(ascending=False).index[:5]
+        assert answer["decision"] == ("refused" if proba[i] >= TINY_THRESHOLD else "granted")
+        assert answer["threshold"] == TINY_THRESHOLD
+        contribs = reference_contributions(model, X.iloc[[i]])
+        top = contribs.iloc[0].abs().sort_values(ascending=False).index[:SETTINGS.reasons.default]
         assert [r["feature"] for r in answer["reasons"]] == list(top)
         for reason in answer["reasons"]:
             assert reason["contribution"] == pytest.approx(contribs.iloc[0][reason["feature"]], abs=1e-4)
@@ -95,6 +87,25 @@ def test_batch_json_and_arrow_equal_single_answers(service, applicants, expected
     status, bare = post(service, sink.getvalue(), "/score/batch", "application/vnd.apache.arrow.stream", "reasons=0")
     assert bare["results"][5]["reasons"] == [] and bare["results"][5]["probability"] == answer["results"][5][
         "probability"]
+
+
+@pytest.mark.parametrize("kind", ["application/vnd.apache.arrow.stream", "application/vnd.apache.parquet"])
+def test_a_batch_answers_with_a_table_when_the_client_accepts_one(service, applicants, kind):
+    body = {"applicants": request_schema.records(applicants.head(50))}
+    _, answer = post(service, body, "/score/batch", query="reasons=3")
+    status, raw = post(service, body, "/score/batch", query="reasons=3", accept=f"text/html, {kind};q=0.9")
+    assert status == 200
+    table = pa.ipc.open_stream(raw).read_all() if "arrow" in kind else pq.read_table(io.BytesIO(raw))
+    frame = table.to_pandas()
+    results = answer["results"]
+    assert frame["SK_ID_CURR"].tolist() == [r["SK_ID_CURR"] for r in results]
+    assert frame["probability"].tolist() == [r["probability"] for r in results]
+    assert frame["decision"].tolist() == [r["decision"] for r in results]
+    for i in (1, 2, 3):
+        assert frame[f"reason_{i}_feature"].tolist() == [r["reasons"][i - 1]["feature"] for r in results]
+        assert frame[f"reason_{i}_sentence"].tolist() == [r["reasons"][i - 1]["sentence"] for r in results]
+        np.testing.assert_allclose(frame[f"reason_{i}_contribution"],
+                                   [r["reasons"][i - 1]["contribution"] for r in results])
 
 
 def test_an_unknown_applicant_is_scored_without_history(service, applicants):
@@ -156,13 +167,15 @@ def test_malformed_bodies_are_422(service, body, field):
     assert status == 422 and answer["detail"][0]["field"] == field
 
 
-def test_oversized_bodies_and_batches_are_413(service, applicants, monkeypatch):
+def test_oversized_bodies_and_batches_are_413(service, applicants, tiny_project, monkeypatch):
     status, answer = post(service, b" " * (MAX_SINGLE_BODY_BYTES + 1))
     assert status == 413 and "batch" in answer["detail"][0]["rule"]
     monkeypatch.setattr(request_schema, "MAX_BATCH", 10)
     request_schema.batch_model.cache_clear()
     try:
-        small_cap = ScoringService(service.scoring, pd.DataFrame(index=pd.Index([], name="SK_ID_CURR")))
+        no_history = pd.DataFrame(index=pd.Index([], name="SK_ID_CURR"))
+        scoring = from_pipeline(SETTINGS.under(tiny_project).paths)
+        small_cap = ScoringApi(ScoringService(scoring, no_history, SETTINGS.reasons), SETTINGS.reasons)
         status, answer = post(small_cap, {"applicants": request_schema.records(applicants.head(11))}, "/score/batch")
         assert status == 413, answer
     finally:
@@ -199,8 +212,8 @@ def test_routes_methods_and_query(service, applicants):
     status, answer = post(service, one(applicants), query="reasons=0")
     assert status == 200 and answer["reasons"] == []
     model = orjson.loads(service.handle("GET", "/model").body)
-    assert model["threshold"] == service.engine.threshold and "auc" in model["metrics"]
-    assert set(model["features"]) == set(service.engine.columns)
+    assert model["threshold"] == TINY_THRESHOLD and "auc" in model["metrics"]
+    assert set(model["features"]) == set(service.service.engine.columns)
 
 
 def test_the_openapi_document_is_the_contract(service):
@@ -220,28 +233,27 @@ def test_the_openapi_document_is_the_contract(service):
 
 
 def test_what_was_scored_is_in_the_production_log(service, applicants):
-    before = sum(len(path.read_text().splitlines()) for path in service.log.directory.glob("*.jsonl"))
+    before = sum(len(path.read_text().splitlines()) for path in service.service.log.directory.glob("*.jsonl"))
     body = one(applicants, 11)
     post(service, body)
-    files = service.log.directory.glob("*.jsonl")
+    files = service.service.log.directory.glob("*.jsonl")
     lines = [json.loads(line) for path in files for line in path.read_text().splitlines()]
     assert len(lines) == before + 1
     last = lines[-1]
     assert last["applicant"]["SK_ID_CURR"] == body["SK_ID_CURR"] and last["decision"] in ("granted", "refused")
     post(service, {"applicants": request_schema.records(applicants.head(4))}, "/score/batch")
-    logged = pd.concat(pd.read_parquet(p) for p in service.log.directory.glob("batch-*.parquet"))
+    logged = pd.concat(pd.read_parquet(p) for p in service.service.log.directory.glob("batch-*.parquet"))
     assert {"probability", "decision", "AMT_INCOME_TOTAL"} <= set(logged.columns) and len(logged) >= 4
 
 
-def test_a_service_that_scored_nothing_leaves_no_log_file(project, applicants, tmp_path):
+def test_a_service_that_scored_nothing_leaves_no_log_file(tiny_project, applicants, tmp_path):
     """Every start of the service would otherwise add an empty file, and with it a rerun of the drift stage."""
-    root, params = project
-    quiet = ScoringService.from_params(params, root, prefer_registry=False, log_dir=tmp_path)
+    quiet = build_api(tiny_project, registry=False, production_log=str(tmp_path))
     post(quiet, {"AMT_INCOME_TOTAL": -1})  # refused before scoring: nothing to log
     assert list(tmp_path.iterdir()) == []
     post(quiet, one(applicants, 3))
     assert [len(path.read_text().splitlines()) for path in tmp_path.iterdir()] == [1]
-    quiet.log.close()
+    quiet.service.log.close()
 
 
 def test_requests_scored_together_get_the_answers_they_get_alone(service, applicants):

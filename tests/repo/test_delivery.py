@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scoring.config import dvc_outputs
+from scoring.settings import dvc_outputs
 from serve import manifest
 from serve.run import CONFIG, application_settings, argument_parser, load_config
 
-from ..conftest import REPO
+from ..conftest import REPO, SETTINGS
 
 BIN = Path(sys.executable).parent
 
@@ -103,13 +103,12 @@ def dockerfile_copies() -> list[tuple[list[str], str]]:
 
 
 def test_the_image_copies_what_the_service_reads_and_nothing_the_ignore_file_drops():
-    params = yaml.safe_load((REPO / "params.yaml").read_text())["paths"]
-    served = {f"{params['models']}/model.joblib", f"{params['features']}/history.parquet",
-              f"{params['reports']}/threshold.json", f"{params['reports']}/metrics.json"}
+    paths = SETTINGS.paths
+    served = {str(path) for path in (paths.model, paths.history, paths.threshold_json, paths.metrics_json)}
     sources = {source.rstrip("/") for group, _ in dockerfile_copies() for source in group}
     assert served <= sources, "the Dockerfile misses a file the service reads"
-    outputs = [out for written in dvc_outputs(yaml.safe_load((REPO / "dvc.yaml").read_text()),
-                                              {"paths": params}).values() for out in written]
+    outputs = [out for written in dvc_outputs(yaml.safe_load((REPO / "dvc.yaml").read_text()), paths).values()
+               for out in written]
     for source in sources:
         made_by_dvc = any(source == out or source.startswith(out + "/") for out in outputs)
         assert (REPO / source).exists() or made_by_dvc, f"COPY {source}: neither in git nor a dvc.yaml output"
@@ -130,6 +129,6 @@ def test_the_images_command_is_one_serve_run_accepts():
 
 def test_no_file_switches_rays_token_authentication_off():
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    offenders = [name for name in tracked if (REPO / name).is_file() and name != "tests/unit/test_delivery.py"
+    offenders = [name for name in tracked if (REPO / name).is_file() and name != "tests/repo/test_delivery.py"
                  and re.search(r"RAY_AUTH_MODE\W{0,6}disabled", (REPO / name).read_text(errors="replace"))]
     assert not offenders, f"RAY_AUTH_MODE=disabled in {offenders}: Ray's token authentication must stay on"
