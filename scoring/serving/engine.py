@@ -36,7 +36,7 @@ class Scores:
     probability: np.ndarray      # calibrated probability of default
     refused: np.ndarray | None   # probability >= threshold (None: scored without a threshold)
     history_found: np.ndarray    # the applicant's history aggregates were found
-    raw: np.ndarray | None       # the model's output in the space of its SHAP values (when explained)
+    raw: np.ndarray              # the model's output in the space of its SHAP values
     contributions: np.ndarray | None  # n x fields (None when not explained)
     fields: list[str]
     values: dict[str, np.ndarray]     # the model's input columns (the features)
@@ -53,7 +53,7 @@ class Scores:
     @property
     def base_values(self) -> np.ndarray:
         """Each row's SHAP base value: raw output less the sum of its contributions."""
-        if self.contributions is None or self.raw is None:
+        if self.contributions is None:
             raise ValueError("these scores were computed without explanations (explain=False)")
         return self.raw - self.contributions.sum(axis=1)
 
@@ -117,17 +117,13 @@ class ScoringEngine:
         """Already built features (the model's input columns): the model, calibration, decision and SHAP values."""
         X = self.prep.transform(columns)
         ids = np.full(len(X), -1, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
-        probability = self.calibrated(self.explainer.probability(X))
-        raw = self.explainer.raw(X) if explain else None
+        uncalibrated = self.explainer.probability(X)
+        probability = self.calibrated(uncalibrated)
         contributions = self.explainer.contributions(X) if explain else None
-        values = {name: np.asarray(columns[name]) for name in self.columns}
+        values = {name: columns[name] for name in self.columns}
         refused = None if self.threshold is None else probability >= self.threshold
-        return Scores(ids, probability, refused, np.zeros(len(X), dtype=bool), raw, contributions, self.fields,
-                      values)
-
-    def probability_of_features(self, X: pd.DataFrame) -> np.ndarray:
-        """Calibrated probabilities of a feature table (LIME perturbs features and asks this)."""
-        return self.score_features({name: X[name].to_numpy() for name in self.columns}, explain=False).probability
+        return Scores(ids, probability, refused, np.zeros(len(X), dtype=bool), self.explainer.raw_of(uncalibrated),
+                      contributions, self.fields, values)
 
     def calibrated(self, raw: np.ndarray) -> np.ndarray:
         """The calibrator's mapping; isotonic regression read directly off its thresholds (sklearn's predict

@@ -20,11 +20,19 @@ from scoring.serving.treeshap import TabulatedShap
 
 
 class Explainer(Protocol):
-    def raw(self, X: np.ndarray) -> np.ndarray:
-        """The model's output in the space of its SHAP values (one value per row)."""
+    def probability(self, X: np.ndarray) -> np.ndarray:
+        """The classifier's probability of default, before calibration."""
+
+    def raw_of(self, probability: np.ndarray) -> np.ndarray:
+        """That probability in the space of the SHAP values (log-odds, or the probability itself)."""
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """rows x fields, float64, the bias left out."""
+
+
+def log_odds(probability: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(probability, dtype=np.float64), 1e-15, 1 - 1e-15)
+    return np.log(p / (1 - p))
 
 
 class XGBoostExplainer:
@@ -37,11 +45,11 @@ class XGBoostExplainer:
         self.to_fields = to_fields
         self.tabulated = TabulatedShap.from_booster(self.booster, to_fields)
 
-    def raw(self, X: np.ndarray) -> np.ndarray:
-        return self.booster.inplace_predict(X, predict_type="margin").astype(np.float64)
-
     def probability(self, X: np.ndarray) -> np.ndarray:
         return self.booster.inplace_predict(X)
+
+    def raw_of(self, probability: np.ndarray) -> np.ndarray:
+        return log_odds(probability)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         if self.tabulated is not None:
@@ -62,11 +70,11 @@ class LinearExplainer:
         self.reference = reference
         self.to_fields = to_fields
 
-    def raw(self, X: np.ndarray) -> np.ndarray:
-        return X @ self.coef + self.intercept
-
     def probability(self, X: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.raw(X)))
+        return 1.0 / (1.0 + np.exp(-(X @ self.coef + self.intercept)))
+
+    def raw_of(self, probability: np.ndarray) -> np.ndarray:
+        return log_odds(probability)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.reference) * self.coef) @ self.to_fields
@@ -81,11 +89,11 @@ class ForestExplainer:
         self._fast: Any = None
         self._shap: Any = None
 
-    def raw(self, X: np.ndarray) -> np.ndarray:
+    def probability(self, X: np.ndarray) -> np.ndarray:
         return self.forest.predict_proba(X)[:, 1]
 
-    def probability(self, X: np.ndarray) -> np.ndarray:
-        return self.raw(X)
+    def raw_of(self, probability: np.ndarray) -> np.ndarray:
+        return np.asarray(probability, dtype=np.float64)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         fast = self.fast()

@@ -16,14 +16,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
 MAX_NODES = 8
 """Internal nodes per tree the tables cover: a pattern of directions is one byte."""
-PACK_BYTES = np.uint64(0x0102040810204080)
-"""Multiplying 8 bytes of 0/1 by this and keeping the top byte packs them into one byte (lowest address, lowest bit)."""
-CHUNK_ROWS = 1024
-"""Rows explained at once: the per-chunk arrays (rows x look-ups) stay in the CPU caches."""
 
 
 @dataclass(frozen=True)
@@ -118,15 +115,17 @@ def tree_table(tree: Tree) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class TabulatedShap:
-    """SHAP values of an XGBoost binary model, summed into groups of features (the fields of the contract)."""
+    """SHAP values of an XGBoost binary model, summed into groups of features (the fields of the contract).
+
+    Tree-major layout: tree t's slots (one per group of features it splits on) are `tree_start[t]` to
+    `tree_start[t + 1]`; its table is the (256 x slots) block at `256 * tree_start[t]` of `table`, so explaining a row
+    reads one short run of memory per tree."""
 
     node_columns: np.ndarray   # trees x 8: column of the doubled input (NaN as -inf, then NaN as +inf)
     node_conditions: np.ndarray
-    slot_tree: np.ndarray      # one slot per (tree, feature it uses), sorted by group
-    slot_base: np.ndarray
-    table: np.ndarray          # slots x 256, flattened
-    group_starts: np.ndarray
-    groups: np.ndarray
+    tree_start: np.ndarray     # trees + 1 slot offsets
+    slot_group: np.ndarray     # the group of each slot
+    table: np.ndarray          # float32, tree by tree: 256 patterns x the tree's slots
     n_features: int
     n_groups: int
 
@@ -152,40 +151,71 @@ class TabulatedShap:
     def from_trees(cls, trees: list[Tree], n_features: int, group_of: np.ndarray, n_groups: int) -> TabulatedShap:
         columns = np.zeros((len(trees), MAX_NODES), dtype=np.int64)
         conditions = np.full((len(trees), MAX_NODES), -np.inf, dtype=np.float32)  # padding: never left, bit 0
-        slot_tree, slot_group, slot_values = [], [], []
+        starts, slot_groups, blocks = [0], [], []
         for t, tree in enumerate(trees):
             internal = tree.internal
             columns[t, :len(internal)] = tree.feature[internal] + np.where(tree.default_left[internal], 0, n_features)
             conditions[t, :len(internal)] = tree.condition[internal]
             used, table = tree_table(tree)
-            padded = np.zeros((2 ** MAX_NODES, len(used)), dtype=np.float32)
-            padded[:len(table)] = table
-            for j, feature in enumerate(used):
-                slot_tree.append(t)
-                slot_group.append(group_of[feature])
-                slot_values.append(padded[:, j])
-        order = np.argsort(slot_group, kind="stable")
-        groups_sorted = np.asarray(slot_group)[order]
-        starts = np.flatnonzero(np.r_[True, groups_sorted[1:] != groups_sorted[:-1]])
+            groups, slot = np.unique(group_of[used], return_inverse=True)  # features of one group share a slot
+            block = np.zeros((2 ** MAX_NODES, len(groups)), dtype=np.float64)
+            np.add.at(block, (slice(0, len(table)), slot), table)
+            slot_groups.extend(groups.tolist())
+            blocks.append(block.astype(np.float32).ravel())
+            starts.append(starts[-1] + len(groups))
         return cls(node_columns=columns.ravel(), node_conditions=conditions.ravel(),
-                   slot_tree=np.asarray(slot_tree)[order],
-                   slot_base=np.arange(len(order), dtype=np.int64) * 2 ** MAX_NODES,
-                   table=np.stack([slot_values[i] for i in order]).ravel(), group_starts=starts,
-                   groups=groups_sorted[starts], n_features=n_features, n_groups=n_groups)
+                   tree_start=np.asarray(starts, dtype=np.int64), slot_group=np.asarray(slot_groups, dtype=np.int64),
+                   table=np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32), n_features=n_features,
+                   n_groups=n_groups)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """rows x groups, float32; the bias (expected value) is left out, as `pred_contribs[:, :-1]` does."""
-        X = np.asarray(X, dtype=np.float32)
-        out = np.zeros((len(X), self.n_groups), dtype=np.float32)
-        n_trees = len(self.node_columns) // MAX_NODES
-        for start in range(0, len(X), CHUNK_ROWS):
-            rows = X[start:start + CHUNK_ROWS]
-            missing = np.isnan(rows)
-            doubled = np.concatenate([rows, rows], axis=1)  # a missing value goes left where -inf would, right as +inf
-            np.copyto(doubled[:, :self.n_features], -np.inf, where=missing)
-            np.copyto(doubled[:, self.n_features:], np.inf, where=missing)
-            left = doubled.take(self.node_columns, axis=1) < self.node_conditions
-            patterns = (left.view(np.uint64).reshape(len(rows), n_trees) * PACK_BYTES) >> np.uint64(56)
-            values = self.table.take(patterns.astype(np.int64).take(self.slot_tree, axis=1) + self.slot_base)
-            out[start:start + len(rows), self.groups] = np.add.reduceat(values, self.group_starts, axis=1)
+        """rows x groups, float64; the bias (expected value) is left out, as `pred_contribs[:, :-1]` does.
+
+        A compiled loop (numba) per row and tree: eight comparisons make the tree's pattern byte, then its slots
+        add their entries of that pattern's row to their groups. Rows are shared among the cores for large batches."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        out = np.zeros((len(X), self.n_groups))
+        kernel = _explain_rows_parallel if len(X) >= PARALLEL_ROWS else _explain_rows
+        kernel(X, self.node_columns, self.node_conditions, self.tree_start, self.slot_group, self.table,
+               self.n_features, out)
         return out
+
+
+PARALLEL_ROWS = 2_048
+"""From this many rows, the rows are explained on every core (below, threads cost more than they save)."""
+
+
+def _explain_row(x: np.ndarray, columns: np.ndarray, conditions: np.ndarray, tree_start: np.ndarray,
+                 slot_group: np.ndarray, table: np.ndarray, n_features: int, out: np.ndarray) -> None:
+    """One row's SHAP values into `out` (groups). A node's column below n_features sends a missing value left
+    (default left: it compares as -inf), at or above it right (+inf)."""
+    for tree in range(len(tree_start) - 1):
+        pattern = 0
+        for k in range(MAX_NODES):
+            column = columns[tree * MAX_NODES + k]
+            value = x[column % n_features]
+            if np.isnan(value):
+                value = -np.inf if column < n_features else np.inf
+            if value < conditions[tree * MAX_NODES + k]:
+                pattern |= 1 << k
+        first, width = tree_start[tree], tree_start[tree + 1] - tree_start[tree]
+        row = first * 2 ** MAX_NODES + pattern * width
+        for j in range(width):
+            out[slot_group[first + j]] += table[row + j]
+
+
+def _explain_rows_serial(X: np.ndarray, columns: np.ndarray, conditions: np.ndarray, tree_start: np.ndarray,
+                         slot_group: np.ndarray, table: np.ndarray, n_features: int, out: np.ndarray) -> None:
+    for i in range(len(X)):
+        _explain_one(X[i], columns, conditions, tree_start, slot_group, table, n_features, out[i])
+
+
+def _explain_rows_threads(X: np.ndarray, columns: np.ndarray, conditions: np.ndarray, tree_start: np.ndarray,
+                          slot_group: np.ndarray, table: np.ndarray, n_features: int, out: np.ndarray) -> None:
+    for i in numba.prange(len(X)):
+        _explain_one(X[i], columns, conditions, tree_start, slot_group, table, n_features, out[i])
+
+
+_explain_one = numba.njit(nogil=True, cache=True)(_explain_row)
+_explain_rows = numba.njit(nogil=True, cache=True)(_explain_rows_serial)
+_explain_rows_parallel = numba.njit(nogil=True, cache=True, parallel=True)(_explain_rows_threads)
