@@ -6,6 +6,7 @@ columns are summed back into the field they come from, so a reason names a field
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -29,11 +30,19 @@ def source_columns(names: list[str], originals: list[str]) -> list[str]:
     return out
 
 
-def describe(feature: str, value: Any, contribution: float) -> str:
-    shown = "missing" if value is None or (isinstance(value, float) and np.isnan(value)) else (
-        f"{value:,.4g}" if isinstance(value, (int, float, np.number)) else str(value))
-    direction = "raises" if contribution > 0 else "lowers"
-    return f"{feature} = {shown} {direction} the estimated risk of default"
+def shown(values: Sequence[Any]) -> list[str]:
+    """How a reason shows a field's values: numbers to four significant digits, text as it is, 'missing'."""
+    return ["missing" if v is None or (isinstance(v, float) and v != v) else
+            f"{v:,.4g}" if isinstance(v, int | float | np.number) and not isinstance(v, bool) else str(v)
+            for v in values]
+
+
+def describe_many(feature: str, values: Sequence[Any], contributions: Sequence[float]) -> list[str]:
+    """The sentences of several reasons on one field, e.g. 'EXT_SOURCE_2 = 0.62 lowers the estimated risk of
+    default' (a contribution above 0 raises it)."""
+    return [f"{feature} = {value} {'raises' if contribution > 0 else 'lowers'} the estimated risk of default"
+            for value, contribution in zip(shown(values), np.asarray(contributions).tolist())]
+
 
 
 def global_importance(contribs: pd.DataFrame) -> pd.Series:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from scoring.serving.treeshap import TabulatedShap
+from scoring.serving.treeshap import PARALLEL_ROWS, TabulatedShap
 
 
 class Explainer(Protocol):
@@ -36,17 +36,22 @@ def log_odds(probability: np.ndarray) -> np.ndarray:
 
 
 class XGBoostExplainer:
-    """Tables for shallow trees (~10x faster, same numbers), `pred_contribs` otherwise; one thread: a replica owns
-    one core, and XGBoost's thread pool costs ~30 ms per call when the cores are busy (measured)."""
+    """Tables for shallow trees (~10x faster, same numbers), `pred_contribs` otherwise. One thread for a few rows: a
+    replica owns one core, and XGBoost's thread pool costs ~30 ms per call when the cores are busy (measured); every
+    core for a batch of PARALLEL_ROWS or more."""
 
     def __init__(self, booster: Any, to_fields: np.ndarray):
         self.booster = booster.copy()
         self.booster.set_param({"nthread": 1})
+        self.batch_booster = booster.copy()
+        self.batch_booster.set_param({"nthread": 0})
         self.to_fields = to_fields
         self.tabulated = TabulatedShap.from_booster(self.booster, to_fields)
+        if self.tabulated is not None:
+            self.tabulated.warm_up()
 
     def probability(self, X: np.ndarray) -> np.ndarray:
-        return self.booster.inplace_predict(X)
+        return (self.batch_booster if len(X) >= PARALLEL_ROWS else self.booster).inplace_predict(X)
 
     def raw_of(self, probability: np.ndarray) -> np.ndarray:
         return log_odds(probability)

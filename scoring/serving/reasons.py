@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.model.explain import describe
+from scoring.model.explain import describe_many
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,11 @@ class Reasons:
         return self.fields.shape[1]
 
     def sentences(self) -> np.ndarray:
-        """n x k readable sentences."""
+        """n x k readable sentences, written field by field (one call per field, not per reason)."""
         out = np.empty(self.fields.shape, dtype=object)
-        for (i, j), field in np.ndenumerate(self.fields):
-            out[i, j] = describe(field, self.values[i, j], self.contributions[i, j])
+        for field in np.unique(self.fields).tolist():
+            at = self.fields == field
+            out[at] = describe_many(field, self.values[at], self.contributions[at])
         return out
 
     def records(self, counts: Sequence[int] | None = None) -> list[list[dict[str, Any]]]:

@@ -180,6 +180,11 @@ class TabulatedShap:
                self.n_features, out)
         return out
 
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) both loops now, not at the first request."""
+        for rows in (1, PARALLEL_ROWS):
+            self.contributions(np.zeros((rows, self.n_features), dtype=np.float32))
+
 
 PARALLEL_ROWS = 2_048
 """From this many rows, the rows are explained on every core (below, threads cost more than they save)."""
