@@ -21,9 +21,10 @@ import pandas as pd
 
 from scoring import contract
 from scoring.serving.engine import Scores
+from scoring.serving.service import TRAFFIC
 
 logger = logging.getLogger(__name__)
-LOG_FIELDS = ("ts", "model_version", "probability", "decision")
+LOG_FIELDS = ("ts", "model_version", "probability", "decision", "traffic")
 APPLICATION = contract.table("application_test")
 
 
@@ -38,16 +39,17 @@ class ProductionLog:
         self.path = self.directory / f"requests-{os.getpid()}.jsonl"
         self.lines: BinaryIO | None = None
 
-    def single(self, applicant: dict[str, Any], probability: float, decision: str, version: str | None) -> None:
+    def single(self, applicant: dict[str, Any], probability: float, decision: str, version: str | None,
+               traffic: str = TRAFFIC[0]) -> None:
         record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "model_version": version,
-                  "applicant": applicant, "probability": probability, "decision": decision}
+                  "applicant": applicant, "probability": probability, "decision": decision, "traffic": traffic}
         if self.lines is None:
             self.lines = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open while the service runs
         self.lines.write(orjson.dumps(record) + b"\n")
 
-    def batch(self, frame: pd.DataFrame, scores: Scores, version: str | None) -> None:
+    def batch(self, frame: pd.DataFrame, scores: Scores, version: str | None, traffic: str = TRAFFIC[0]) -> None:
         logged = frame.assign(probability=scores.probability, decision=scores.decisions, model_version=version,
-                              ts=datetime.now(UTC).isoformat(timespec="milliseconds"))
+                              ts=datetime.now(UTC).isoformat(timespec="milliseconds"), traffic=traffic)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         logged.to_parquet(self.directory / f"batch-{stamp}-{os.getpid()}.parquet", index=False)
 
@@ -100,9 +102,10 @@ def read_production_log(directory: Path) -> LoggedApplicants:
             frames.append(pd.read_parquet(path).reindex(columns=columns))
     frames = [f for f in frames if len(f)]
     applicants = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    logger.info("production log %s: %d scored applicants in %d file(s), %d line(s) skipped", directory,
-                len(applicants), len(paths), skipped)
-    return LoggedApplicants(applicants, len(paths), skipped)
+    production = applicants["traffic"].isna() | (applicants["traffic"] == TRAFFIC[0])  # older logs: production
+    logger.info("production log %s: %d scored applicants in %d file(s) (%d of test or preview traffic left out), "
+                "%d line(s) skipped", directory, int(production.sum()), len(paths), int((~production).sum()), skipped)
+    return LoggedApplicants(applicants[production].reset_index(drop=True), len(paths), skipped)
 
 
 def _share(value: float) -> float | None:

@@ -37,12 +37,18 @@ from scoring.settings import ReasonSettings, Settings
 logger = logging.getLogger(__name__)
 
 
+TRAFFIC = ("production", "test", "preview")
+"""What a request is: a real application (the default), a test (load, fuzzing, smoke) or the app's preview. Every
+kind is scored alike; only production traffic counts in monitoring."""
+
+
 class DecisionLog(Protocol):
     """Where the service records what it scored (the production log of `scoring.monitoring`)."""
 
-    def single(self, applicant: dict[str, Any], probability: float, decision: str, version: str | None) -> None: ...
+    def single(self, applicant: dict[str, Any], probability: float, decision: str, version: str | None,
+               traffic: str) -> None: ...
 
-    def batch(self, frame: pd.DataFrame, scores: Scores, version: str | None) -> None: ...
+    def batch(self, frame: pd.DataFrame, scores: Scores, version: str | None, traffic: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -110,24 +116,27 @@ class ScoringService:
         except ValidationError as error:
             raise RequestError(422, request_schema.problems_from(error)) from None
 
-    def score_applicants(self, applicants: list[dict[str, Any]], counts: list[int]) -> list[dict[str, Any]]:
+    def score_applicants(self, applicants: list[dict[str, Any]], counts: list[int],
+                         traffic: list[str] | None = None) -> list[dict[str, Any]]:
         """Validated applicants of `POST /score` requests, scored in one engine call (one for a single request,
-        several when Ray Serve batches concurrent ones); `counts[i]` reasons for the i-th."""
+        several when Ray Serve batches concurrent ones); `counts[i]` reasons for the i-th, `traffic[i]` its kind
+        (production by default)."""
         known = np.array([a["SK_ID_CURR"] is not None for a in applicants])
         ids = np.array([int(a["SK_ID_CURR"]) if ok else -1 for a, ok in zip(applicants, known)])
         columns = {name: [a[name] for a in applicants] for name in features.APPLICATION_INPUTS}
         scores = self.engine.score(columns, ids, explain=max(counts) > 0)
         results = self.answers(scores, known, counts).records()
         if self.log is not None:
-            for applicant, result in zip(applicants, results):
-                self.log.single(applicant, result["probability"], result["decision"], self.info["version"])
+            kinds = traffic or [TRAFFIC[0]] * len(applicants)
+            for applicant, result, kind in zip(applicants, results, kinds):
+                self.log.single(applicant, result["probability"], result["decision"], self.info["version"], kind)
         return results
 
     def answers(self, scores: Scores, known: np.ndarray, counts: list[int]) -> Answers:
         return Answers(scores, known, counts, self.engine.threshold, self.info["version"])
 
     # ---- many applicants ----------------------------------------------------------------------------------------
-    def score_batch(self, body: bytes, content_type: str | None, reasons: int) -> Answers:
+    def score_batch(self, body: bytes, content_type: str | None, reasons: int, traffic: str = TRAFFIC[0]) -> Answers:
         """A batch body (JSON, Parquet or Arrow stream), every applicant checked, then scored in one engine call."""
         frame = self.batch_frame(body, media_type(content_type))
         ids = frame["SK_ID_CURR"].to_numpy(dtype="float64")
@@ -135,7 +144,7 @@ class ScoringService:
         columns = {name: frame[name].to_numpy() for name in features.APPLICATION_INPUTS}
         scores = self.engine.score(columns, np.where(known, ids, -1).astype("int64"), explain=reasons > 0)
         if self.log is not None:
-            self.log.batch(frame, scores, self.info["version"])
+            self.log.batch(frame, scores, self.info["version"], traffic)
         return self.answers(scores, known, [reasons] * len(scores))
 
     def batch_frame(self, body: bytes, kind: str) -> pd.DataFrame:
