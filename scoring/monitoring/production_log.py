@@ -21,7 +21,7 @@ import pandas as pd
 
 from scoring import contract
 from scoring.serving.engine import Scores
-from scoring.serving.service import TRAFFIC
+from scoring.serving.traffic import TRAFFIC
 
 logger = logging.getLogger(__name__)
 LOG_FIELDS = ("ts", "model_version", "probability", "decision", "traffic")

@@ -32,14 +32,10 @@ from scoring.serving.request_schema import (
     RequestError,
     problem,
 )
+from scoring.serving.traffic import TRAFFIC
 from scoring.settings import ReasonSettings, Settings
 
 logger = logging.getLogger(__name__)
-
-
-TRAFFIC = ("production", "test", "preview")
-"""What a request is: a real application (the default), a test (load, fuzzing, smoke) or the app's preview. Every
-kind is scored alike; only production traffic counts in monitoring."""
 
 
 class DecisionLog(Protocol):

@@ -116,7 +116,7 @@ def test_the_image_copies_what_the_service_reads_and_nothing_the_ignore_file_dro
             if line.startswith("!")}
     assert sources <= kept, f"excluded by .dockerignore: {sources - kept}"
     text = (REPO / "deploy" / "Dockerfile").read_text()
-    assert f"WORKDIR {manifest.IMAGE_ROOT}" in text and "requirements.lock" in text
+    assert f"WORKDIR {manifest.IMAGE_ROOT}" in text and "pip install -r requirements-serve.lock" in text
 
 
 def test_the_images_command_is_one_serve_run_accepts():
