@@ -10,245 +10,43 @@ that benchmark has been run, and says so otherwise.
 """
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
-from PIL import Image
 from pptx import Presentation
-from pptx.dml.color import RGBColor
 from pptx.enum.shapes import MSO_SHAPE
-from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
-from pptx.oxml.ns import qn
-from pptx.slide import Slide
-from pptx.util import Inches, Pt
+from pptx.util import Inches
 
 from scoring.contract import DAYS_SENTINEL
 from scoring.features import field_family
-from scoring.settings import Paths, Settings, dvc_outputs
+from scoring.reporting.reports import CI_WORKFLOW, Reports, load_reports
+from scoring.reporting.slides import (
+    GREY,
+    LEFT,
+    NAVY,
+    PALE,
+    RIGHT,
+    SLIDE_HEIGHT,
+    SLIDE_WIDTH,
+    WHITE,
+    Box,
+    add_arrow,
+    add_box,
+    add_picture,
+    add_table,
+    add_text,
+    new_slide,
+    pct,
+)
+from scoring.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 MAX_SLIDES = 30
-NAVY, GREY, LIGHT = RGBColor(0x1F, 0x4E, 0x79), RGBColor(0x59, 0x59, 0x59), RGBColor(0xDD, 0xE7, 0xF1)
-WHITE, PALE = RGBColor(0xFF, 0xFF, 0xFF), RGBColor(0xF4, 0xF7, 0xFB)
-SLIDE_WIDTH, SLIDE_HEIGHT = 13.333, 7.5  # inches (16:9)
-
-
-@dataclass(frozen=True)
-class Box:
-    """A rectangle on a slide, in inches."""
-
-    left: float
-    top: float
-    width: float
-    height: float
-
-
-BODY = Box(0.5, 1.3, 12.33, 5.65)
-LEFT = Box(0.5, 1.3, 6.0, 5.65)
-RIGHT = Box(6.83, 1.3, 6.0, 5.65)
-
-
-@dataclass(frozen=True)
-class Reports:
-    """What the deck shows: the pipeline's reports and the settings that produced them."""
-
-    settings: Settings
-    root: Path
-    metrics: dict[str, Any]
-    train: dict[str, Any]
-    threshold: dict[str, Any]
-    validation: dict[str, Any]
-    local: dict[str, Any]
-    fairness: pd.DataFrame
-    importance: pd.Series
-    calibration: pd.DataFrame
-    drift: dict[str, Any]
-    serving: dict[str, Any] | None
-    """bench/serve.py's figures (`reports/serving.json`), when the benchmark has been run; never made up."""
-    stages: dict[str, str]
-    """dvc.yaml's stages, in the order written there, each with the first thing it writes."""
-    ci_jobs: list[str]
-    """The jobs of the CI workflow (empty where the project has none)."""
-
-    @property
-    def paths(self) -> Paths:
-        """The catalog, relative to the project root."""
-        return self.settings.paths
-
-    def path(self, relative: Path) -> Path:
-        return existing(self.root / relative)
-
-    def source(self, relative: Path) -> str:
-        """How a footer names a report: its path from the project root."""
-        return relative.as_posix()
-
-CI_WORKFLOW = Path(".github/workflows/ci.yml")
-
-
-def existing(path: Path) -> Path:
-    if not path.exists():
-        fix = ("run it from the project's root (or give --params there)" if path.name == "dvc.yaml"
-               else "build the pipeline outputs first (`dvc repro`), then rerun")
-        raise FileNotFoundError(f"{path} not found: {fix}")
-    return path
-
-
-def load_reports(settings: Settings, root: Path = Path(".")) -> Reports:
-    """Read every report the deck uses, from paths.reports under `root`."""
-    paths = settings.paths
-
-    def read_json(path: Path) -> dict[str, Any]:
-        return json.loads(existing(root / path).read_text())
-
-    importance = pd.read_csv(existing(root / paths.shap_importance), index_col="feature")
-    return Reports(
-        settings=settings, root=root, metrics=read_json(paths.metrics_json), train=read_json(paths.train_report),
-        threshold=read_json(paths.threshold_json), validation=read_json(paths.validation_json),
-        local=read_json(paths.local_explanations),
-        fairness=pd.read_csv(existing(root / paths.fairness_csv)),
-        importance=importance["mean_abs_shap"],
-        calibration=pd.read_csv(existing(root / paths.calibration_csv)),
-        drift=read_json(paths.drift_json),
-        serving=json.loads((root / paths.serving_json).read_text()) if (root / paths.serving_json).exists() else None,
-        stages={name: (written[0] if written else "") for name, written in
-                dvc_outputs(yaml.safe_load(existing(root / "dvc.yaml").read_text()), settings.paths).items()},
-        ci_jobs=list(yaml.safe_load((root / CI_WORKFLOW).read_text())["jobs"]) if (root / CI_WORKFLOW).exists() else [],
-    )
-
-
-# ---- drawing ------------------------------------------------------------------------------------------------------
-def inches(box: Box) -> tuple[int, int, int, int]:
-    return Inches(box.left), Inches(box.top), Inches(box.width), Inches(box.height)
-
-
-def new_slide(deck: Any, title: str, sources: Sequence[str]) -> Slide:
-    """A blank slide with a title bar and a footer naming the files its numbers come from."""
-    slide = deck.slides.add_slide(deck.slide_layouts[6])
-    bar = slide.shapes.add_shape(MSO_SHAPE.RECTANGLE, 0, 0, deck.slide_width, Inches(1.0))
-    bar.fill.solid()
-    bar.fill.fore_color.rgb = NAVY
-    bar.line.fill.background()
-    frame = bar.text_frame
-    frame.margin_left = Inches(0.5)
-    frame.vertical_anchor = MSO_ANCHOR.MIDDLE
-    write_run(frame.paragraphs[0], title, 28, bold=True, color=WHITE)
-    frame.paragraphs[0].alignment = PP_ALIGN.LEFT
-    number = len(deck.slides)
-    footer = f"Source: {', '.join(sources)}" if sources else ""
-    add_text(slide, Box(0.5, 7.02, 11.3, 0.35), [footer], size=10, bullets=False, color=GREY)
-    add_text(slide, Box(12.1, 7.02, 0.75, 0.35), [str(number)], size=10, bullets=False, color=GREY,
-             align=PP_ALIGN.RIGHT)
-    return slide
-
-
-def write_run(paragraph: Any, text: str, size: float, bold: bool = False, color: RGBColor | None = None) -> None:
-    run = paragraph.add_run()
-    run.text = text
-    run.font.size = Pt(size)
-    run.font.bold = bold
-    if color is not None:
-        run.font.color.rgb = color
-
-
-def bullet(paragraph: Any, size: float) -> None:
-    """A real bullet with a hanging indent, so wrapped lines align with the text."""
-    properties = paragraph._p.get_or_add_pPr()
-    properties.set("marL", str(Inches(0.28)))
-    properties.set("indent", str(-Inches(0.28)))
-    properties.append(properties.makeelement(qn("a:buChar"), {"char": "•"}))
-    paragraph.space_after = Pt(size * 0.6)
-
-
-def add_text(slide: Slide, box: Box, lines: Sequence[str | tuple[str, str]], size: float = 18,
-             bullets: bool = True, color: RGBColor | None = None, align: Any = None) -> None:
-    """Paragraphs in a box; a (label, text) pair is written with its label in bold."""
-    frame = slide.shapes.add_textbox(*inches(box)).text_frame
-    frame.word_wrap = True
-    for i, line in enumerate(lines):
-        paragraph = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
-        label, text = line if isinstance(line, tuple) else ("", line)
-        if label:
-            write_run(paragraph, f"{label} ", size, bold=True, color=color)
-        write_run(paragraph, text, size, color=color)
-        if bullets:
-            bullet(paragraph, size)
-        if align is not None:
-            paragraph.alignment = align
-
-
-def add_picture(slide: Slide, path: Path, box: Box) -> None:
-    """The image as large as the box allows, aspect ratio kept, centred in the box."""
-    with Image.open(path) as image:
-        width, height = image.size
-    scale = min(box.width / width, box.height / height)
-    shown = Box(box.left + (box.width - width * scale) / 2, box.top + (box.height - height * scale) / 2,
-                width * scale, height * scale)
-    slide.shapes.add_picture(str(path), *inches(shown))
-
-
-def add_table(slide: Slide, frame: pd.DataFrame, box: Box, size: float = 12,
-              widths: Sequence[float] | None = None, bold_rows: Sequence[int] = ()) -> float:
-    """A table with a header row; `widths` in inches (default: equal), `bold_rows` counted from 0 after the header.
-
-    Returns where the table ends (inches from the top) if no cell wraps; wrapped cells make it taller.
-    """
-    rows, columns = len(frame) + 1, len(frame.columns)
-    row_height = size * 2.1 / 72
-    shape = slide.shapes.add_table(rows, columns, *inches(Box(box.left, box.top, box.width, row_height * rows)))
-    table = shape.table
-    for j, width in enumerate(widths or [box.width / columns] * columns):
-        table.columns[j].width = Inches(width)
-    for i in range(rows):
-        table.rows[i].height = Inches(row_height)
-    for j, name in enumerate(frame.columns):
-        fill_cell(table.cell(0, j), str(name), size, bold=True)
-    for i, row in enumerate(frame.itertuples(index=False)):
-        for j, value in enumerate(row):
-            fill_cell(table.cell(i + 1, j), str(value), size, bold=i in bold_rows)
-    return box.top + row_height * rows
-
-
-def fill_cell(cell: Any, text: str, size: float, bold: bool) -> None:
-    cell.text_frame.word_wrap = True
-    cell.margin_top = cell.margin_bottom = Inches(0.04)
-    write_run(cell.text_frame.paragraphs[0], text, size, bold=bold)
-
-
-def add_box(slide: Slide, box: Box, title: str, detail: str, fill: RGBColor = LIGHT) -> None:
-    """A labelled rectangle of the architecture diagram."""
-    shape = slide.shapes.add_shape(MSO_SHAPE.ROUNDED_RECTANGLE, *inches(box))
-    shape.fill.solid()
-    shape.fill.fore_color.rgb = fill
-    shape.line.color.rgb = NAVY
-    frame = shape.text_frame
-    frame.word_wrap = True
-    frame.vertical_anchor = MSO_ANCHOR.MIDDLE
-    write_run(frame.paragraphs[0], title, 15, bold=True, color=NAVY)
-    detail_paragraph = frame.add_paragraph()
-    write_run(detail_paragraph, detail, 11, color=GREY)
-    for paragraph in frame.paragraphs:
-        paragraph.alignment = PP_ALIGN.CENTER
-
-
-def add_arrow(slide: Slide, box: Box, shape_type: Any = MSO_SHAPE.RIGHT_ARROW) -> None:
-    arrow = slide.shapes.add_shape(shape_type, *inches(box))
-    arrow.fill.solid()
-    arrow.fill.fore_color.rgb = NAVY
-    arrow.line.fill.background()
-
-
 # ---- numbers shown ------------------------------------------------------------------------------------------------
-def pct(value: float, digits: int = 1) -> str:
-    return f"{100 * value:.{digits}f}%"
-
-
 def cost_settings(r: Reports) -> tuple[float, float]:
     return r.settings.cost.fn, r.settings.cost.fp
 
