@@ -60,13 +60,13 @@ def rule_text(col: contract.Column) -> str:
     elif col.kind == "flag":
         parts.append("0 or 1")
     else:
-        parts.append("whole number" if col.kind in ("int", "key") else "number")
+        parts.append("whole number" if col.whole else "number")
         if col.min is not None:
-            parts.append(f">= {col.min:g}")
+            parts.append(f">= {contract.number(col.min)}")
         if col.max is not None:
-            parts.append(f"<= {col.max:g}")
+            parts.append(f"<= {contract.number(col.max)}")
     if col.sentinel is not None:
-        parts.append(f"or {col.sentinel:g} (not applicable)")
+        parts.append(f"or {contract.number(col.sentinel)} (not applicable)")
     return "; ".join(parts)
 
 
@@ -90,7 +90,7 @@ def typical_applicant(population: pd.DataFrame) -> dict[str, Any]:
             out[col.name] = values.mode().iloc[0]
         else:
             median = float(values.median())
-            out[col.name] = round(median) if col.kind == "int" else median
+            out[col.name] = round(median) if col.whole else median
     return request_schema.records(pd.DataFrame([out]))[0]
 
 
@@ -131,8 +131,10 @@ def choice_input(col: contract.Column, value: Any, key: str) -> Any:
 
 
 def number_input(col: contract.Column, value: Any, key: str, style: tuple[float, str]) -> Any:
-    """A number within the contract's range; empty means missing. The sentinel has its own checkbox."""
-    whole = col.kind in ("int", "key")
+    """A number within the contract's range (its plausibility bounds are the widget's min and max, so no value outside
+    them can be entered); empty means missing. The sentinel has its own checkbox. Whole-number columns, the counts
+    Kaggle stores as floats included, take whole numbers only."""
+    whole = col.whole
     cast: Callable[[Any], Any] = int if whole else float
     lo, hi = (None if b is None else cast(b) for b in (col.min, col.max))
     not_applicable = col.sentinel is not None and value == col.sentinel

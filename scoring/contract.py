@@ -5,10 +5,17 @@ keys. The Great Expectations suites (`scoring.data.validation`), the generator's
 the API request schema (`scoring.serving.request_schema`) and the app's form are all derived from it. Rules are domain
 facts that hold on Kaggle's full files (amounts of a loan are never negative, days are counted backwards from the
 application, ...), not the extremes of a sample, so that the real data passes them.
+
+Besides those domain rules every number has plausibility bounds, so that absurd values (an income of 1e15, 2^70
+children) are refused by the API, the suites and the form alike. They are derived numbers, written into `BOUNDS`
+below by `tools/envelopes.py` from the envelopes of Kaggle's real rows and published full-file extremes, with the
+margin rule written beside the table. A bound is an `error` like any range: by construction Kaggle's own full files
+lie well inside it, so a value beyond it is corrupt input (an overflow, a unit error), not an unusual applicant.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Kind = Literal["key", "int", "float", "category", "flag"]
@@ -16,6 +23,11 @@ Severity = Literal["error", "warn"]
 
 DAYS_SENTINEL = 365243
 """Kaggle's 'not applicable' value for day counts (pensioners' DAYS_EMPLOYED, never-drawn previous credits)."""
+YEAR_DAYS = 366
+MAX_SPAN_YEARS = 100
+"""The longest time span an application can hold: the oldest applicant's age (DAYS_BIRTH >= -100 years)."""
+KEY_MAX = 2**53 - 1
+"""Largest identifier: keys travel as float64 (pandas' nullable integers, JSON numbers) and are exact up to 2^53."""
 
 
 @dataclass(frozen=True)
@@ -28,10 +40,50 @@ class Column:
     categories: tuple[str, ...] | None = None
     sentinel: float | None = None
     severity: Severity = "error"
+    integral: bool = False
+    """Whole numbers in a float column (Kaggle stores counts and day counts with missing values as floats)."""
 
     @property
     def is_numeric(self) -> bool:
         return self.kind != "category"
+
+    @property
+    def whole(self) -> bool:
+        """Whether every value must be a whole number: keys, integers, flags and the integral float columns."""
+        return self.kind in ("key", "int", "flag") or self.integral
+
+    def range_text(self) -> str:
+        """The range rule in words ('must be between 0 and 50'), with the 'not applicable' value if any."""
+        if self.min is not None and self.max is not None:
+            text = f"must be between {number(self.min)} and {number(self.max)}"
+        elif self.min is not None or self.max is not None:
+            text = f"must be >= {number(self.min)}" if self.min is not None else f"must be <= {number(self.max)}"
+        else:
+            return ""
+        return text if self.sentinel is None else f"{text} (or {number(self.sentinel)}, 'not applicable')"
+
+    def rule_broken(self, value: float) -> str | None:
+        """The rule a number breaks, in words, or None: finite, within the range (or the sentinel), whole if whole.
+
+        Whole means `value == int(value)`: a tolerance-based test (pydantic's `multiple_of=1`) lets 2.59e-42 through.
+        """
+        try:
+            if not math.isfinite(value):
+                return "must be a finite number (no NaN or infinity)"
+        except OverflowError:  # an integer beyond any float (10**400)
+            return self.range_text()
+        if self.sentinel is not None and value == self.sentinel:
+            return None
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            return self.range_text()
+        if self.whole and value != int(value):
+            return "must be a whole number"
+        return None
+
+
+def number(value: float) -> str:
+    """A bound as people write it: 500000000, -36600, 0.5 (never 5e+08)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -125,23 +177,35 @@ INT_COLUMNS = {
     "CNT_CHILDREN", "DAYS_BIRTH", "DAYS_EMPLOYED", "DAYS_ID_PUBLISH", "REGION_RATING_CLIENT",
     "REGION_RATING_CLIENT_W_CITY", "HOUR_APPR_PROCESS_START",
 }
+INTEGRAL_FLOAT_COLUMNS = {
+    "DAYS_REGISTRATION", "DAYS_LAST_PHONE_CHANGE", "OWN_CAR_AGE", "CNT_FAM_MEMBERS",
+    *(f"{kind}_{days}_CNT_SOCIAL_CIRCLE" for kind in ("OBS", "DEF") for days in (30, 60)),
+    *(f"AMT_REQ_CREDIT_BUREAU_{p}" for p in ("HOUR", "DAY", "WEEK", "MON", "QRT", "YEAR")),
+}
+"""Float columns of whole numbers (day counts, years, counts): every value of Kaggle's real rows is whole."""
 
 
 def application_column(name: str) -> Column:
-    """Rule of one application column, from its name family (Kaggle's naming is systematic)."""
+    """Domain rule of one application column, from its name family (Kaggle's naming is systematic).
+
+    The open side of a range (amounts and counts have no natural maximum, days counted backwards no minimum) is closed
+    by the plausibility bounds of `BOUNDS`; `TABLES` holds the columns with both.
+    """
     nullable = name not in APPLICATION_NOT_NULL
+    kind: Kind = "int" if name in INT_COLUMNS else "float"
+    integral = name in INTEGRAL_FLOAT_COLUMNS
     if name == "SK_ID_CURR":
-        return Column(name, "key", nullable=False, min=1)
+        return Column(name, "key", nullable=False, min=1, max=KEY_MAX)
     if name in APPLICATION_CATEGORIES:
         return Column(name, "category", nullable, categories=APPLICATION_CATEGORIES[name])
     if name == "TARGET" or name.startswith(("FLAG_", "REG_", "LIVE_")):
         return Column(name, "flag", nullable, min=0, max=1)
     if name == "DAYS_EMPLOYED":
         return Column(name, "int", nullable, max=0, sentinel=DAYS_SENTINEL)
-    if name == "DAYS_BIRTH":
-        return Column(name, "int", nullable, min=-366 * 100, max=-366 * 14)
+    if name == "DAYS_BIRTH":  # applicants are 14 to 100 years old
+        return Column(name, "int", nullable, min=-YEAR_DAYS * MAX_SPAN_YEARS, max=-YEAR_DAYS * 14)
     if name.startswith("DAYS_"):
-        return Column(name, "int" if name in INT_COLUMNS else "float", nullable, max=0)
+        return Column(name, kind, nullable, max=0, integral=integral)
     if name.startswith("EXT_SOURCE_") or name in BUILDING_COLUMNS or name in (
         "TOTALAREA_MODE", "REGION_POPULATION_RELATIVE"
     ):
@@ -151,9 +215,8 @@ def application_column(name: str) -> Column:
     if name == "HOUR_APPR_PROCESS_START":
         return Column(name, "int", nullable, min=0, max=23)
     if name == "CNT_FAM_MEMBERS":
-        return Column(name, "float", nullable, min=1)
-    kind: Kind = "int" if name in INT_COLUMNS else "float"
-    return Column(name, kind, nullable, min=0)  # AMT_*, CNT_*, OWN_CAR_AGE, social-circle and bureau-request counts
+        return Column(name, "float", nullable, min=1, integral=True)
+    return Column(name, kind, nullable, min=0, integral=integral)  # AMT_*, CNT_*, OWN_CAR_AGE, social, bureau requests
 
 
 def _table(name: str, specs: list[Column], primary_key: str | None, parents: dict[str, str]) -> Table:
@@ -169,14 +232,14 @@ def _cat(name: str, categories: tuple[str, ...], nullable: bool = False, severit
 
 
 def _key(name: str) -> Column:
-    return Column(name, "key", nullable=False, min=1)
+    return Column(name, "key", nullable=False, min=1, max=KEY_MAX)
 
 
-APPLICATION_TRAIN = _table("application_train", [application_column(n) for n in APPLICATION_ORDER], "SK_ID_CURR", {})
-APPLICATION_TEST = _table(
+_APPLICATION_TRAIN = _table("application_train", [application_column(n) for n in APPLICATION_ORDER], "SK_ID_CURR", {})
+_APPLICATION_TEST = _table(
     "application_test", [application_column(n) for n in APPLICATION_ORDER if n != "TARGET"], "SK_ID_CURR", {}
 )
-BUREAU = _table("bureau", [
+_BUREAU = _table("bureau", [
     _key("SK_ID_CURR"), _key("SK_ID_BUREAU"),
     _cat("CREDIT_ACTIVE", ("Closed", "Active", "Sold", "Bad debt")),
     _cat("CREDIT_CURRENCY", ("currency 1", "currency 2", "currency 3", "currency 4")),
@@ -192,11 +255,11 @@ BUREAU = _table("bureau", [
     ), severity="warn"),
     _num("DAYS_CREDIT_UPDATE", "int", False), _num("AMT_ANNUITY", min=0),
 ], "SK_ID_BUREAU", {"SK_ID_CURR": "application_train"})
-BUREAU_BALANCE = _table("bureau_balance", [
+_BUREAU_BALANCE = _table("bureau_balance", [
     _key("SK_ID_BUREAU"), _num("MONTHS_BALANCE", "int", False, max=0),
     _cat("STATUS", ("C", "X", "0", "1", "2", "3", "4", "5")),
 ], None, {"SK_ID_BUREAU": "bureau"})
-PREVIOUS_APPLICATION = _table("previous_application", [
+_PREVIOUS_APPLICATION = _table("previous_application", [
     _key("SK_ID_PREV"), _key("SK_ID_CURR"),
     _cat("NAME_CONTRACT_TYPE", ("Consumer loans", "Cash loans", "Revolving loans", "XNA")),
     _num("AMT_ANNUITY", min=0), _num("AMT_APPLICATION", min=0), _num("AMT_CREDIT", min=0),
@@ -247,19 +310,19 @@ PREVIOUS_APPLICATION = _table("previous_application", [
     _num("DAYS_LAST_DUE_1ST_VERSION", max=DAYS_SENTINEL), _num("DAYS_LAST_DUE", max=DAYS_SENTINEL),
     _num("DAYS_TERMINATION", max=DAYS_SENTINEL), _num("NFLAG_INSURED_ON_APPROVAL", "flag", min=0, max=1),
 ], "SK_ID_PREV", {"SK_ID_CURR": "application_train"})
-POS_CASH_BALANCE = _table("POS_CASH_balance", [
+_POS_CASH_BALANCE = _table("POS_CASH_balance", [
     _key("SK_ID_PREV"), _key("SK_ID_CURR"), _num("MONTHS_BALANCE", "int", False, max=0),
     _num("CNT_INSTALMENT", min=0), _num("CNT_INSTALMENT_FUTURE", min=0),
     _cat("NAME_CONTRACT_STATUS", ("Active", "Completed", "Signed", "Demand", "Returned to the store", "Approved",
                                   "Amortized debt", "Canceled", "XNA")),
     _num("SK_DPD", "int", False, min=0), _num("SK_DPD_DEF", "int", False, min=0),
 ], None, {"SK_ID_CURR": "application_train", "SK_ID_PREV": "previous_application"})
-INSTALLMENTS_PAYMENTS = _table("installments_payments", [
+_INSTALLMENTS_PAYMENTS = _table("installments_payments", [
     _key("SK_ID_PREV"), _key("SK_ID_CURR"), _num("NUM_INSTALMENT_VERSION", min=0),
     _num("NUM_INSTALMENT_NUMBER", "int", False, min=1), _num("DAYS_INSTALMENT", max=0),
     _num("DAYS_ENTRY_PAYMENT", max=0), _num("AMT_INSTALMENT", min=0), _num("AMT_PAYMENT", min=0),
 ], None, {"SK_ID_CURR": "application_train", "SK_ID_PREV": "previous_application"})
-CREDIT_CARD_BALANCE = _table("credit_card_balance", [
+_CREDIT_CARD_BALANCE = _table("credit_card_balance", [
     _key("SK_ID_PREV"), _key("SK_ID_CURR"), _num("MONTHS_BALANCE", "int", False, max=0),
     _num("AMT_BALANCE"), _num("AMT_CREDIT_LIMIT_ACTUAL", min=0), _num("AMT_DRAWINGS_ATM_CURRENT"),
     _num("AMT_DRAWINGS_CURRENT"), _num("AMT_DRAWINGS_OTHER_CURRENT"), _num("AMT_DRAWINGS_POS_CURRENT"),
@@ -273,17 +336,144 @@ CREDIT_CARD_BALANCE = _table("credit_card_balance", [
     _num("SK_DPD", "int", False, min=0), _num("SK_DPD_DEF", "int", False, min=0),
 ], None, {"SK_ID_CURR": "application_train", "SK_ID_PREV": "previous_application"})
 
-TABLES: dict[str, Table] = {
+DOMAIN_TABLES: dict[str, Table] = {
     t.name: t for t in (
-        APPLICATION_TRAIN, APPLICATION_TEST, BUREAU, BUREAU_BALANCE, PREVIOUS_APPLICATION, POS_CASH_BALANCE,
-        INSTALLMENTS_PAYMENTS, CREDIT_CARD_BALANCE,
+        _APPLICATION_TRAIN, _APPLICATION_TEST, _BUREAU, _BUREAU_BALANCE, _PREVIOUS_APPLICATION, _POS_CASH_BALANCE,
+        _INSTALLMENTS_PAYMENTS, _CREDIT_CARD_BALANCE,
     )
 }
+"""The tables with their domain rules only: what `tools/envelopes.py` closes the open ranges of."""
+
+# ---- plausibility bounds: derived numbers ---------------------------------------------------------------------------
+# Written by `python -m tools.envelopes --write` (its docstring has the sources); do not edit by hand. Margin rule:
+# - applications: the open side of a range gets the smallest 1-2-5 number (1, 2, 5, 10, 20, 50, ...) at or above
+#   twice the largest magnitude known: the envelope of every real row in ../shared (the complete application_test
+#   included) widened by the published extremes of Kaggle's full application_train. Time spans stop at 100 years
+#   (DAYS_* >= -36600, OWN_CAR_AGE <= 100), the oldest applicant (DAYS_BIRTH >= -100 years).
+# - history tables: the same 1-2-5 rounding of 100 times the largest magnitude in the real samples, which hold 0.1% to
+#   4% of Kaggle's rows (their extremes are far from the full files'): caps against absurd values (overflow, unit
+#   errors), not plausibility ranges. A column with no sign rule gets a symmetric range.
+# - closed ranges (shares 0-1, flags, hours 0-23, ratings 1-3, ages 14-100 years) are domain rules, not derived;
+#   keys stop at 2^53 - 1 (KEY_MAX).
+# BEGIN BOUNDS (tools/envelopes.py)
+BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
+    "application": {
+        "CNT_CHILDREN": (0, 50),
+        "AMT_INCOME_TOTAL": (0, 500_000_000),
+        "AMT_CREDIT": (0, 10_000_000),
+        "AMT_ANNUITY": (0, 1_000_000),
+        "AMT_GOODS_PRICE": (0, 10_000_000),
+        "DAYS_EMPLOYED": (-36_600, 0),
+        "DAYS_REGISTRATION": (-36_600, 0),
+        "DAYS_ID_PUBLISH": (-20_000, 0),
+        "OWN_CAR_AGE": (0, 100),
+        "CNT_FAM_MEMBERS": (1, 50),
+        "OBS_30_CNT_SOCIAL_CIRCLE": (0, 1_000),
+        "DEF_30_CNT_SOCIAL_CIRCLE": (0, 100),
+        "OBS_60_CNT_SOCIAL_CIRCLE": (0, 1_000),
+        "DEF_60_CNT_SOCIAL_CIRCLE": (0, 50),
+        "DAYS_LAST_PHONE_CHANGE": (-10_000, 0),
+        "AMT_REQ_CREDIT_BUREAU_HOUR": (0, 10),
+        "AMT_REQ_CREDIT_BUREAU_DAY": (0, 20),
+        "AMT_REQ_CREDIT_BUREAU_WEEK": (0, 20),
+        "AMT_REQ_CREDIT_BUREAU_MON": (0, 100),
+        "AMT_REQ_CREDIT_BUREAU_QRT": (0, 1_000),
+        "AMT_REQ_CREDIT_BUREAU_YEAR": (0, 50),
+    },
+    "bureau": {
+        "DAYS_CREDIT": (-500_000, 0),
+        "CREDIT_DAY_OVERDUE": (0, 500_000),
+        "DAYS_CREDIT_ENDDATE": (-5_000_000, 5_000_000),
+        "DAYS_ENDDATE_FACT": (-500_000, 0),
+        "AMT_CREDIT_MAX_OVERDUE": (0, 1_000_000_000),
+        "CNT_CREDIT_PROLONG": (0, 500),
+        "AMT_CREDIT_SUM": (0, 5_000_000_000),
+        "AMT_CREDIT_SUM_DEBT": (-5_000_000_000, 5_000_000_000),
+        "AMT_CREDIT_SUM_LIMIT": (-200_000_000, 200_000_000),
+        "AMT_CREDIT_SUM_OVERDUE": (0, 100_000_000),
+        "DAYS_CREDIT_UPDATE": (-5_000_000, 5_000_000),
+        "AMT_ANNUITY": (0, 1_000_000_000),
+    },
+    "bureau_balance": {
+        "MONTHS_BALANCE": (-10_000, 0),
+    },
+    "previous_application": {
+        "AMT_ANNUITY": (0, 20_000_000),
+        "AMT_APPLICATION": (0, 500_000_000),
+        "AMT_CREDIT": (0, 500_000_000),
+        "AMT_DOWN_PAYMENT": (-50_000_000, 50_000_000),
+        "AMT_GOODS_PRICE": (0, 500_000_000),
+        "RATE_DOWN_PAYMENT": (-100, 1),
+        "DAYS_DECISION": (-500_000, 0),
+        "SELLERPLACE_AREA": (-1, 500_000_000),
+        "CNT_PAYMENT": (0, 10_000),
+        "DAYS_FIRST_DRAWING": (-500_000, 365_243),
+        "DAYS_FIRST_DUE": (-500_000, 365_243),
+        "DAYS_LAST_DUE_1ST_VERSION": (-500_000, 365_243),
+        "DAYS_LAST_DUE": (-500_000, 365_243),
+        "DAYS_TERMINATION": (-500_000, 365_243),
+    },
+    "POS_CASH_balance": {
+        "MONTHS_BALANCE": (-10_000, 0),
+        "CNT_INSTALMENT": (0, 10_000),
+        "CNT_INSTALMENT_FUTURE": (0, 10_000),
+        "SK_DPD": (0, 500_000),
+        "SK_DPD_DEF": (0, 500_000),
+    },
+    "installments_payments": {
+        "NUM_INSTALMENT_VERSION": (0, 5_000),
+        "NUM_INSTALMENT_NUMBER": (1, 50_000),
+        "DAYS_INSTALMENT": (-500_000, 0),
+        "DAYS_ENTRY_PAYMENT": (-500_000, 0),
+        "AMT_INSTALMENT": (0, 500_000_000),
+        "AMT_PAYMENT": (0, 500_000_000),
+    },
+    "credit_card_balance": {
+        "MONTHS_BALANCE": (-10_000, 0),
+        "AMT_BALANCE": (-100_000_000, 100_000_000),
+        "AMT_CREDIT_LIMIT_ACTUAL": (0, 200_000_000),
+        "AMT_DRAWINGS_ATM_CURRENT": (-500_000_000, 500_000_000),
+        "AMT_DRAWINGS_CURRENT": (-500_000_000, 500_000_000),
+        "AMT_DRAWINGS_OTHER_CURRENT": (-100_000_000, 100_000_000),
+        "AMT_DRAWINGS_POS_CURRENT": (-200_000_000, 200_000_000),
+        "AMT_INST_MIN_REGULARITY": (0, 5_000_000),
+        "AMT_PAYMENT_CURRENT": (0, 500_000_000),
+        "AMT_PAYMENT_TOTAL_CURRENT": (0, 500_000_000),
+        "AMT_RECEIVABLE_PRINCIPAL": (-100_000_000, 100_000_000),
+        "AMT_RECIVABLE": (-100_000_000, 100_000_000),
+        "AMT_TOTAL_RECEIVABLE": (-100_000_000, 100_000_000),
+        "CNT_DRAWINGS_ATM_CURRENT": (0, 5_000),
+        "CNT_DRAWINGS_CURRENT": (0, 10_000),
+        "CNT_DRAWINGS_OTHER_CURRENT": (0, 1_000),
+        "CNT_DRAWINGS_POS_CURRENT": (0, 10_000),
+        "CNT_INSTALMENT_MATURE_CUM": (0, 20_000),
+        "SK_DPD": (0, 500_000),
+        "SK_DPD_DEF": (0, 20_000),
+    },
+}
+# END BOUNDS (tools/envelopes.py)
+"""Per table ("application" for both application tables): column -> (min, max), the domain side included."""
+
+
+def bounds_of(table_name: str) -> dict[str, tuple[float, float]]:
+    return BOUNDS.get("application" if table_name.startswith("application_") else table_name, {})
+
+
+def with_bounds(domain: Table, bounds: dict[str, tuple[float, float]] | None = None) -> Table:
+    """The table with plausibility bounds (by default its own of `BOUNDS`) as its columns' min and max."""
+    bounds = bounds_of(domain.name) if bounds is None else bounds
+    columns = tuple(replace(c, min=bounds[c.name][0], max=bounds[c.name][1]) if c.name in bounds else c
+                    for c in domain.columns)
+    return replace(domain, columns=columns)
+
+
+TABLES: dict[str, Table] = {name: with_bounds(t) for name, t in DOMAIN_TABLES.items()}
+"""The contract: every table with its domain rules and plausibility bounds."""
 REQUIRED_TABLES = ("application_train",)
+"""Only the training applications are indispensable; any other table may be absent (its features are then missing)."""
 HISTORY_TABLES = ("bureau", "bureau_balance", "previous_application", "POS_CASH_balance", "installments_payments",
                   "credit_card_balance")
 """The applicants' histories: every table but the applications, in Kaggle's order."""
-"""Only the training applications are indispensable; any other table may be absent (its features are then missing)."""
 
 
 def table(name: str) -> Table:

@@ -41,9 +41,11 @@ def _violations(values: pd.Series, col: contract.Column) -> list[tuple[np.ndarra
         allowed = numbers == col.sentinel if col.sentinel is not None else np.zeros(len(numbers), dtype=bool)
         out = [(not_number, "must be a number"), (infinite, "must be finite")]
         if col.min is not None:
-            out.append((usable & (numbers < col.min) & ~allowed, f"must be >= {col.min:g}"))
+            out.append((usable & (numbers < col.min) & ~allowed, f"must be >= {contract.number(col.min)}"))
         if col.max is not None:
-            out.append((usable & (numbers > col.max) & ~allowed, f"must be <= {col.max:g}"))
+            out.append((usable & (numbers > col.max) & ~allowed, f"must be <= {contract.number(col.max)}"))
+        if col.whole:
+            out.append((usable & (numbers != np.trunc(numbers)), "must be a whole number"))
     else:
         missing = values.isna().to_numpy()
         out = []

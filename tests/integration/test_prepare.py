@@ -74,9 +74,12 @@ def duplicate_first_id(frame):
 # case: (table, corruption, the line prepare must print). All are applied to one input, and each must be reported.
 BAD_INPUTS = {
     "negative amount": ("application_train", set_value("AMT_CREDIT", -1500.0),
-                        "application_train.AMT_CREDIT: must be >= 0 - failed for 1 of 400 rows (e.g. -1500.0)"),
+                        "application_train.AMT_CREDIT: must be between 0 and 10000000 - failed for 1 of 400 rows "
+                        "(e.g. -1500.0)"),
     "negative amount in a history table": ("bureau", set_value("AMT_CREDIT_SUM", -10.0),
-                                           "bureau.AMT_CREDIT_SUM: must be >= 0 - failed for 1 of"),
+                                           "bureau.AMT_CREDIT_SUM: must be between 0 and 5000000000 - failed for 1 of"),
+    "absurd amount": ("application_train", set_value("AMT_ANNUITY", 1e15, row=13),
+                      "application_train.AMT_ANNUITY: must be between 0 and 1000000 - failed for 1 of 400 rows"),
     "target outside 0/1": ("application_train", set_value("TARGET", 2, row=7),
                            "application_train.TARGET: must be between 0 and 1 - failed for 1 of 400 rows (e.g. 2)"),
     "duplicate SK_ID_CURR": ("application_train", duplicate_first_id,
@@ -166,7 +169,7 @@ def test_stage_script_prints_one_line_per_failed_rule(raw_dir, tmp_path):
                          text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300)
     assert run.returncode == 1
     lines = [line for line in run.stderr.splitlines() if "application_train.AMT_CREDIT" in line]
-    assert lines and "must be >= 0 - failed for 1 of 400 rows (e.g. -1.0)" in lines[0]
+    assert lines and "must be between 0 and 10000000 - failed for 1 of 400 rows (e.g. -1.0)" in lines[0]
     assert "Full report:" in run.stderr
     assert not (tmp_path / "prepared").exists()
 

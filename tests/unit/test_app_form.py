@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from app import form, population
 from scoring import contract
@@ -28,13 +29,62 @@ def test_rules_and_choices_are_read_from_the_contract(name):
     assert ("required" in text.split(";")[0]) == (not col.nullable)
     for bound in (col.min, col.max):
         if bound is not None:
-            assert f"{bound:g}" in text
+            assert contract.number(bound) in text
     if col.sentinel is not None:
-        assert f"{col.sentinel:g}" in text
+        assert contract.number(col.sentinel) in text
     if col.kind in ("category", "flag"):
         options = form.choices(col)
         assert (options[0] is None) == col.nullable
         assert options[col.nullable:] == (list(col.categories) if col.kind == "category" else [0, 1])
+
+
+def test_rule_text_states_the_plausibility_bounds_in_plain_numbers():
+    text = form.rule_text(TABLE.column("AMT_INCOME_TOTAL"))
+    assert ">= 0; <= 500000000" in text and "e+" not in text
+    assert form.rule_text(TABLE.column("CNT_FAM_MEMBERS")).startswith("optional (empty = missing); whole number")
+
+
+def render_number(name: str, value: float | None) -> None:
+    """One contract column's number input, as the form draws it (run by AppTest in a script of its own)."""
+    import pandas as pd
+
+    from app import form
+    from scoring import contract
+
+    col = contract.table("application_test").column(name)
+    entered = form.number_input(col, value, f"t:{name}", form.number_style(col, pd.DataFrame()))
+    form.st.write(f"VALUE={entered!r}")
+
+
+def number_widget(name: str, value: float | None) -> AppTest:
+    return AppTest.from_function(render_number, args=(name, value), default_timeout=30).run()
+
+
+def sent(app: AppTest) -> str:
+    return next(m.value for m in app.markdown if m.value.startswith("VALUE=")).removeprefix("VALUE=")
+
+
+@pytest.mark.parametrize("name,inside,absurd", [
+    ("AMT_INCOME_TOTAL", 250_000.0, 1e15), ("AMT_CREDIT", 600_000.0, 1e308), ("CNT_CHILDREN", 3, 2**70),
+    ("DAYS_EMPLOYED", -2_000, -1e15), ("CNT_FAM_MEMBERS", 4, 1e6), ("SK_ID_CURR", 100_002, 2**70),
+])
+def test_number_inputs_carry_the_contract_bounds_and_refuse_values_outside(name, inside, absurd):
+    col = TABLE.column(name)
+    app = number_widget(name, None)
+    widget = app.number_input[0]
+    assert (widget.min, widget.max) == (col.min, col.max)
+    assert widget.value is None and sent(app) == "None"
+    widget.set_value(inside).run()
+    assert sent(app) == repr(inside), "a value inside the bounds is sent as entered"
+    widget.set_value(absurd).run()
+    assert sent(app) == "None", "a value outside the bounds is not taken: the widget falls back to its start value"
+
+
+def test_whole_number_columns_get_integer_inputs_and_an_absurd_start_value_is_not_shown():
+    app = number_widget("CNT_FAM_MEMBERS", 2.0)
+    assert app.number_input[0].value == 2 and sent(app) == "2"
+    app = number_widget("AMT_INCOME_TOTAL", 1e15)
+    assert app.number_input[0].value is None, "a population value outside the bounds is shown as missing"
 
 
 def test_optional_numbers_are_the_nullable_numeric_columns():
