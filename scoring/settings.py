@@ -325,6 +325,18 @@ class DriftSettings(Section):
 
 
 @dataclass(frozen=True)
+class ProductionLogSettings(Section):
+    """The service's log (`paths.production`), enforced by each writing process: past `max_file_mb` (bytes on disk)
+    or `max_file_minutes` its file is closed and another started; then the folder's closed files older than
+    `retention_days` are deleted, and the oldest beyond `max_total_gb` (every process's files together)."""
+
+    max_file_mb: float
+    max_file_minutes: float
+    retention_days: float
+    max_total_gb: float
+
+
+@dataclass(frozen=True)
 class TrackingSettings(Section):
     enabled: bool
     uri: str
@@ -341,6 +353,7 @@ class Settings(Section):
     cost: CostSettings
     reasons: ReasonSettings
     drift: DriftSettings
+    production_log: ProductionLogSettings
     tracking: TrackingSettings
 
     def under(self, root: Path) -> Settings:

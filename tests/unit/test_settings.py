@@ -22,6 +22,7 @@ RAW = {
     "drift": {"columns": ["AMT_CREDIT"], "stattest": None, "num_stattest": None, "cat_stattest": None,
               "stattest_threshold": None, "drift_share": 0.5, "psi_top_features": 3, "psi_threshold": 0.2,
               "psi_bins": 10, "sample_size": None, "min_rows": 10, "seed": 1},
+    "production_log": {"max_file_mb": 64, "max_file_minutes": 60, "retention_days": 30, "max_total_gb": 20},
     "tracking": {"enabled": False, "uri": "sqlite:///mlflow.db", "experiment": "e", "artifacts": "mlruns"},
 }
 
