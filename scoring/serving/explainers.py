@@ -5,7 +5,7 @@ One explainer per model family, chosen by `explainer_for`:
 * XGBoost: path-dependent TreeSHAP read from per-tree tables (`treeshap.TabulatedShap`, shallow trees), else XGBoost's
   own `pred_contribs`; raw output: the margin (log-odds).
 * logistic regression: exact linear SHAP, coef x (x - training mean of the encoded inputs); raw output: the logit.
-* random forest: path-dependent TreeSHAP (`forestshap.ForestShap` when available, else shap's TreeExplainer); raw
+* random forest: path-dependent TreeSHAP (`forestshap.ForestShap`, shap's TreeExplainer numbers, compiled); raw
   output: the forest's probability.
 Contributions are in the raw space, before calibration; calibration is monotone, so a field that raises the raw
 score raises the calibrated probability too.
@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from scoring.serving.forestshap import ForestShap
 from scoring.serving.treeshap import PARALLEL_ROWS, TabulatedShap
 
 
@@ -86,13 +87,13 @@ class LinearExplainer:
 
 
 class ForestExplainer:
-    """Path-dependent TreeSHAP of a random forest, in probability space."""
+    """Path-dependent TreeSHAP of a random forest, in probability space (`forestshap.ForestShap`: shap's numbers,
+    compiled). One thread for a few rows (a replica owns one core), every core for a batch."""
 
     def __init__(self, forest: Any, to_fields: np.ndarray):
         self.forest = forest
-        self.to_fields = to_fields
-        self._fast: Any = None
-        self._shap: Any = None
+        self.shap = ForestShap.from_forest(forest, to_fields)
+        self.shap.warm_up()
 
     def probability(self, X: np.ndarray) -> np.ndarray:
         return self.forest.predict_proba(X)[:, 1]
@@ -101,25 +102,7 @@ class ForestExplainer:
         return np.asarray(probability, dtype=np.float64)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        fast = self.fast()
-        if fast is not None:
-            return fast.contributions(X)
-        if self._shap is None:
-            import shap
-
-            self._shap = shap.TreeExplainer(self.forest)
-        values = np.asarray(self._shap.shap_values(X, check_additivity=False))
-        return (values[..., 1] if values.ndim == 3 else values).astype(np.float64) @ self.to_fields
-
-    def fast(self) -> Any:
-        """The compiled explainer of scoring/serving/forestshap.py, built on first use (None where absent)."""
-        if self._fast is None:
-            try:
-                from scoring.serving.forestshap import ForestShap
-            except ImportError:
-                return None
-            self._fast = ForestShap.from_forest(self.forest, self.to_fields)
-        return self._fast
+        return self.shap.contributions(X, threads=1 if len(X) < PARALLEL_ROWS else None)
 
 
 def explainer_for(family: str, classifier: Any, reference: np.ndarray | None, to_fields: np.ndarray) -> Explainer:
