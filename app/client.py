@@ -1,5 +1,9 @@
 """The scoring service over HTTP. Every failure becomes a `ServiceError` with a message for people: the app shows
-it, never a stack trace."""
+it, never a stack trace.
+
+Every score the app asks for is a preview (`X-Traffic: preview`): the tester scores test-set applicants and what-if
+edits of them again at each change of the form, none of which is an application the model decides on, so none of it
+counts as production traffic in monitoring (the drift stage reads production traffic only)."""
 from __future__ import annotations
 
 import os
@@ -7,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from scoring.serving.request_schema import TRAFFIC_HEADER
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -42,6 +48,8 @@ def problems_of(response: httpx.Response) -> list[dict[str, Any]]:
 class ScoringClient:
     base_url: str
     timeout: float = 15.0
+    traffic: str = "preview"
+    """What the scores asked for are (`scoring.serving.traffic`), sent as the X-Traffic header."""
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         url = f"{self.base_url}{path}"
@@ -73,9 +81,10 @@ class ScoringClient:
         return self.request("GET", "/model")
 
     def score(self, applicant: dict[str, Any], reasons: int) -> dict[str, Any]:
-        return self.request("POST", "/score", params={"reasons": reasons}, json=applicant)
+        return self.request("POST", "/score", params={"reasons": reasons}, json=applicant,
+                            headers={TRAFFIC_HEADER: self.traffic})
 
     def score_raw(self, body: str, reasons: int) -> dict[str, Any]:
         """A hand-edited JSON body, sent as typed (malformed JSON included: the service says what is wrong)."""
         return self.request("POST", "/score", params={"reasons": reasons}, content=body.encode(),
-                            headers={"content-type": "application/json"})
+                            headers={"content-type": "application/json", TRAFFIC_HEADER: self.traffic})

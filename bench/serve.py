@@ -48,7 +48,7 @@ for line in io.lines("%s") do bodies[#bodies + 1] = line end
 local i = 0
 request = function()
   i = i %% #bodies + 1
-  return wrk.format("POST", "/score", {["Content-Type"] = "application/json"}, bodies[i])
+  return wrk.format("POST", "/score", {["Content-Type"] = "application/json", ["X-Traffic"] = "test"}, bodies[i])
 end
 """
 
@@ -88,7 +88,8 @@ def sequential(port: int, bodies: list[bytes], n: int = 500) -> dict[str, float]
     times = []
     for i in range(n + 50):
         started = time.perf_counter()
-        connection.request("POST", "/score", bodies[i % len(bodies)], {"Content-Type": "application/json"})
+        connection.request("POST", "/score", bodies[i % len(bodies)],
+                           {"Content-Type": "application/json", "X-Traffic": "test"})
         response = connection.getresponse()
         response.read()
         if response.status != 200:
@@ -129,7 +130,7 @@ def batch_rate(port: int, body: bytes, n: int, reasons: int, repeats: int = 3, a
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         started = time.perf_counter()
         connection.request("POST", f"/score/batch?reasons={reasons}", body,
-                           {"Content-Type": ARROW, "Accept": accept})
+                           {"Content-Type": ARROW, "Accept": accept, "X-Traffic": "test"})
         response = connection.getresponse()
         payload = response.read()
         if response.status != 200:

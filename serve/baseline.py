@@ -33,7 +33,8 @@ class ScoringASGI:
         reply = self.api.handle(scope["method"], scope["path"], b"".join(chunks), content_type,
                                 scope.get("query_string", b"").decode(), accept)
         await send({"type": "http.response.start", "status": reply.status,
-                    "headers": [(b"content-type", reply.media_type.encode())]})
+                    "headers": [(b"content-type", reply.media_type.encode()),
+                                *((name.encode(), value.encode()) for name, value in reply.headers.items())]})
         await send({"type": "http.response.body", "body": reply.body})
 
 

@@ -5,16 +5,20 @@
     python -m serve.cluster down
 
 `up` starts a head (`ray start --head`, 1 CPU, no dashboard) and a worker node (`ray start --address`, 1 CPU), each
-in its own session and temp dir under /tmp and on free ports, deploys the application of serve/config.yaml (with
-num_replicas 2 and max_replicas_per_node 1: one replica per node) from a short-lived driver, waits for /health,
+in its own session and temp dir under /tmp and on free ports, deploys the application of serve/config.yaml (its
+num_replicas, 2, and max_replicas_per_node 1: one replica per node; its health-check, queue and shutdown settings;
+the ingress timeouts of serve/loopback.py on both nodes) from a short-lived driver, waits for /health,
 logs the node of each replica and measures the service (p50 of sequential POST /score, then requests/s with a few
 concurrent clients). Process ids, temp dirs and addresses are in `.run/cluster/state.json`, the
 measurement in `.run/cluster/report.json`. `down` ends each node's `ray start --block` process (which stops its
 raylet, GCS, agents and workers), then anything left in those two sessions, and removes the temp dirs. `ray stop` is
 not used: it stops every Ray process of the machine, other users' included.
 Addresses: Ray 2.60 replaces a loopback `--node-ip-address` by the machine's own address
-(`services.resolve_ip_for_localhost`), so both nodes register under it, and its GCS and raylets listen on all
-interfaces; the HTTP ingress binds 127.0.0.1 (http_options.host). All traffic stays on this machine.
+(`services.resolve_ip_for_localhost`), so both nodes register under it (serve/run.py's single-node switch,
+RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, would refuse the second node); its GCS, raylets, workers and agents' gRPC servers
+listen on all interfaces and require Ray's token, its runtime-env agents listen on the machine's address only (and
+require the token), and its Prometheus exporters (autoscaler, dashboard, each node's agent) answer on 0.0.0.0 without
+it (README, "Security"). The HTTP ingress binds 127.0.0.1 (http_options.host). All traffic stays on this machine.
 Authentication: Ray's token authentication is on (serve/ray_auth.py); the token is generated once in the run folder
 (`.run/cluster/ray_auth_token`, mode 0600) and given to both nodes and to the driver.
 Ingress: the HAProxy fast ingress of serve/run.py (FAST_INGRESS, set on both nodes) runs on the head and forwards to
@@ -48,9 +52,11 @@ from serve.ray_auth import token_environment
 from serve.run import (
     FAST_INGRESS,
     QUIET,
+    REPLICA_DRAINING_S,
     add_application_options,
     application_args,
     application_overrides,
+    application_settings,
     deploy,
     load_config,
     runtime_env,
@@ -64,9 +70,6 @@ REPLICA_PREFIX = "SERVE_REPLICA::"
 OBJECT_STORE_BYTES = 256 * 2**20
 DRAIN_TIMEOUT_S = 10
 """How long a node waits on SIGTERM for its work to move elsewhere (Ray's default 30 s; here there is nowhere)."""
-REPLICA_DRAINING_S = 2
-"""How long a stopping replica of the fast ingress keeps answering (Ray's default 30 s, for a cloud load balancer to
-notice; the HAProxy here checks every 250 ms): `down` would otherwise wait 35 s in `serve.shutdown()`."""
 
 
 @dataclass
@@ -104,9 +107,11 @@ class ClusterState:
 
 # ---- nodes ----------------------------------------------------------------------------------------------------------
 def node_environment(temp_dir: Path, fast_ingress: bool) -> dict[str, str]:
-    """Quiet Ray; with the fast ingress, its switches and HAProxy's own files and free ports (every node needs them).
+    """Quiet Ray, free ports for the autoscaler's and the dashboard's exporters (fixed 44217/44227 otherwise); with the
+    fast ingress, its switches and HAProxy's own files, free ports and timeouts (every node needs them).
     HAProxy adds a 56-character node id to the folder of its sockets, hence the short names."""
-    env = {**os.environ, **QUIET, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": str(DRAIN_TIMEOUT_S)}
+    env = {**os.environ, **QUIET, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": str(DRAIN_TIMEOUT_S),
+           "AUTOSCALER_METRIC_PORT": str(free_port()), "DASHBOARD_METRIC_PORT": str(free_port())}
     if fast_ingress:
         env.update({**FAST_INGRESS, **haproxy_environment(temp_dir / "hp"),
                     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(REPLICA_DRAINING_S)})
@@ -409,12 +414,20 @@ def log_report(report: dict[str, Any]) -> None:
         logger.info("measured: %s", report["measurement"])
 
 
+def configured_replicas(config: dict[str, Any]) -> int:
+    """serve/config.yaml's num_replicas; two nodes hold at most two (one per node)."""
+    replicas = int(application_settings(config)[2].get("num_replicas", 1))
+    if replicas > 2:
+        raise SystemExit(f"serve/config.yaml asks for {replicas} replicas; two nodes hold two (--replicas 1 or 2)")
+    return replicas
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("up", "down", "status"))
     add_application_options(parser)
     parser.add_argument("--port", type=int, help="HTTP port on 127.0.0.1 (default: a free one)")
-    parser.add_argument("--replicas", type=int, default=2, choices=(1, 2), help="at most one per node")
+    parser.add_argument("--replicas", type=int, choices=(1, 2), help="at most one per node (default: the config's)")
     parser.add_argument("--requests", type=int, default=500, help="requests of the measurement (0: none)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients of the measurement")
     parser.add_argument("--run-dir", type=Path, default=RUN_DIR, help="where the state and node logs are")
@@ -438,7 +451,8 @@ def main(argv: list[str] | None = None) -> None:
             log_report(report)
             logger.info("running: %s %s", report["running"], report.get("applications", ""))
     else:
-        report = up(ns.run_dir, load_config(ns.config), application_overrides(ns), ns.replicas, ns.port,
+        config = load_config(ns.config)
+        report = up(ns.run_dir, config, application_overrides(ns), ns.replicas or configured_replicas(config), ns.port,
                     not ns.default_proxy, ns.requests, ns.clients)
         log_report(report)
         logger.info("scoring service on 2 nodes: %s/score; stop with `python -m serve.cluster down`", report["url"])

@@ -6,8 +6,12 @@ One source of settings: the application, its arguments and its deployment option
 serve/config.yaml's; only what a cluster needs differs, and it is set here in one place: the HTTP host (0.0.0.0
 behind the cluster's own service, instead of loopback), the project root inside the container image
 (deploy/Dockerfile), the registry (the image carries the pipeline's model, not an MLflow store) and the
-high-throughput ingress variables, set on every node as Ray asks, and Ray's token authentication, its token read
-from a Kubernetes Secret. deploy/rayservice.yaml is this output for the
+high-throughput ingress variables and the ingress timeouts that Ray reads from variables (serve/loopback.py's
+INGRESS_TIMEOUTS_S: client silence, replica answer, connect), set on every node as Ray asks, and Ray's token
+authentication, its token read from a Kubernetes Secret. The rest of serve/loopback.py's HAProxy hardening is a
+rewrite of Ray's config template in the job's worker setup hook, which a RayService's controller does not run: on
+Kubernetes, `timeout http-request`, the 503 answers with Retry-After and the admin socket's mode stay Ray's
+(the cluster's own ingress sits in front). deploy/rayservice.yaml is this output for the
 default image; a test fails when it falls behind serve/config.yaml, and the CI deploy job renders it again for the
 image it has just built.
 """
@@ -22,6 +26,7 @@ from typing import Any
 import yaml
 
 from scoring.settings import configure_logging
+from serve.loopback import timeout_environment
 from serve.ray_auth import AUTH_MODE
 from serve.run import CONFIG, FAST_INGRESS, QUIET, application_settings, load_config
 
@@ -60,7 +65,7 @@ TOKEN_SECRET = "credit-scoring-ray-token"
 def node_environment() -> list[dict[str, Any]]:
     """The same variables on the head and every worker (Ray reads the ingress switches on each node), and Ray's
     token authentication on, its token from the cluster's Secret (never in the manifest)."""
-    plain = {**QUIET, **FAST_INGRESS, AUTH_MODE: "token"}
+    plain = {**QUIET, **FAST_INGRESS, **timeout_environment(), AUTH_MODE: "token"}
     token = {"name": "RAY_AUTH_TOKEN", "valueFrom": {"secretKeyRef": {"name": TOKEN_SECRET, "key": "auth_token"}}}
     return [*({"name": key, "value": value} for key, value in sorted(plain.items())), token]
 
@@ -74,7 +79,8 @@ def container(name: str, image: str, cpus: int, memory: str, ports: list[dict[st
 
 def rayservice(config: dict[str, Any], image: str = DEFAULT_IMAGE, name: str = "credit-scoring") -> dict[str, Any]:
     """The RayService custom resource (apiVersion ray.io/v1): a head that routes and one worker pod per replica
-    (max_replicas_per_node: 1), up to four when the cluster autoscales."""
+    (max_replicas_per_node: 1), never fewer (no replica is a single point of failure), up to four when the cluster
+    autoscales."""
     served = cluster_serve_config(config)
     _, _, options = application_settings(served)
     cpus = int(options.get("ray_actor_options", {}).get("num_cpus", 1))
@@ -96,7 +102,7 @@ def rayservice(config: dict[str, Any], image: str = DEFAULT_IMAGE, name: str = "
                 },
                 "workerGroupSpecs": [{
                     "groupName": "scoring",
-                    "replicas": workers, "minReplicas": 1, "maxReplicas": max(workers, 4),
+                    "replicas": workers, "minReplicas": workers, "maxReplicas": max(workers, 4),
                     "rayStartParams": {"num-cpus": str(cpus)},
                     "template": {"spec": {"containers": [container("ray-worker", image, cpus, "3Gi",
                                                                    [{"containerPort": port, "name": "serve"}])]}},

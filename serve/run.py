@@ -7,6 +7,15 @@ Ray starts in this process (no dashboard, no usage statistics, token authenticat
 HTTP ingress binds 127.0.0.1. By default the
 high-throughput ingress (HAProxy, `RAY_SERVE_ENABLE_HA_PROXY=1`, `RAY_SERVE_THROUGHPUT_OPTIMIZED=1`) replaces Ray's
 Python proxy: it measured ~5x faster here (bench/serve.py); `--default-proxy` keeps Ray's own.
+
+A single-node Ray on loopback (`LOOPBACK_NODE`): Ray 2.60 takes the machine's address as the node's address even
+when told 127.0.0.1 (`services.resolve_ip_for_localhost`), and then binds GCS, raylet and worker gRPC servers on
+every interface, its agents on that address and three Prometheus exporters on 0.0.0.0. Its switch for single-node
+machines, `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` (the default on Windows and macOS: "no multi-node cluster"), makes
+the node's address 127.0.0.1, and all of those bind 127.0.0.1 instead (tests/integration/test_ray_auth.py lists
+them). Only Serve's inter-deployment gRPC server of each replica still binds `[::]` (hard-coded in Ray 2.60); it
+requires Ray's token. The autoscaler's and the dashboard's exporters get free ports instead of the fixed
+44217/44227, and Ray's temp folder (which Ray makes 0777) is made 0700 once Ray is up.
 """
 from __future__ import annotations
 
@@ -22,13 +31,18 @@ from typing import Any
 import yaml
 
 from scoring.settings import configure_logging
-from serve.loopback import haproxy_environment
+from serve.loopback import free_port, haproxy_environment
 from serve.ray_auth import token_environment
 
 logger = logging.getLogger("serve.run")
 CONFIG = Path(__file__).with_name("config.yaml")
 FAST_INGRESS = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
+LOOPBACK_NODE = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Single-node Ray: the node's address is 127.0.0.1 and Ray's own servers bind it (see the module's docstring)."""
+REPLICA_DRAINING_S = 2
+"""How long a stopping replica of the fast ingress keeps answering (Ray's default 30 s, for a cloud load balancer to
+notice; the HAProxy here checks every 250 ms and stops sending at once): stopping would otherwise take 35 s."""
 
 
 def load_config(path: Path = CONFIG) -> dict[str, Any]:
@@ -66,10 +80,24 @@ def deploy(config: dict[str, Any], args: dict[str, Any], deployment_overrides: d
     options.update(deployment_overrides or {})
     http = config.get("http_options", {})
     host, port = host or http.get("host", "127.0.0.1"), int(port or http.get("port", 8000))
-    serve.start(proxy_location=config.get("proxy_location", "HeadOnly"), http_options={"host": host, "port": port})
+    serve.start(proxy_location=config.get("proxy_location", "HeadOnly"),
+                http_options={**http, "host": host, "port": port})
     serve.run(CreditScoring.options(**options).bind(**args), name=app_entry["name"],
               route_prefix=app_entry.get("route_prefix", "/"))
     return f"http://{host}:{port}"
+
+
+def ingress_environment(temp_dir: Path, fast_ingress: bool) -> dict[str, str]:
+    """The fast ingress's switches, HAProxy's files, ports and timeouts (serve/loopback.py)."""
+    if not fast_ingress:
+        return {}
+    return {**FAST_INGRESS, **haproxy_environment(temp_dir / "haproxy"),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(REPLICA_DRAINING_S)}
+
+
+def node_environment() -> dict[str, str]:
+    """Ray on loopback: the node's address and free ports for the two exporters Ray puts on fixed ones."""
+    return {**LOOPBACK_NODE, "AUTOSCALER_METRIC_PORT": str(free_port()), "DASHBOARD_METRIC_PORT": str(free_port())}
 
 
 def start(config: dict[str, Any], port: int | None = None, fast_ingress: bool = True, num_cpus: int | None = None,
@@ -77,15 +105,17 @@ def start(config: dict[str, Any], port: int | None = None, fast_ingress: bool = 
           host: str | None = None) -> str:
     """Start Ray and the application; return the base URL. The caller calls `stop()`."""
     temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
-    ingress = {**FAST_INGRESS, **haproxy_environment(temp_dir / "haproxy")} if fast_ingress else {}
+    ingress = ingress_environment(temp_dir, fast_ingress)
     for key, value in {**QUIET, **ingress}.items():
         os.environ.setdefault(key, value)
+    os.environ.update(node_environment())  # read when Ray is imported: before `import ray`
     os.environ.update(token_environment())  # Ray's token authentication: on, whatever the caller's environment says
     import ray
 
     ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
              logging_level=logging.WARNING, _temp_dir=str(temp_dir),
              runtime_env=runtime_env({key: os.environ[key] for key in (*QUIET, *ingress) if key in os.environ}))
+    temp_dir.chmod(0o700)  # Ray made it 0777; everything in it is this user's
     return deploy(config, application_args(config, overrides), deployment_overrides, host, port)
 
 

@@ -9,7 +9,6 @@ and scores are NumPy.
 """
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,16 +18,29 @@ import pandas as pd
 from pydantic import ValidationError
 
 from scoring import features
-from scoring.data import row_checks
 from scoring.model.registry import ScoringModel, load_scoring_model
 from scoring.serving import request_schema
+from scoring.serving.bodies import (
+    WHOLE,
+    batch_repeated_keys,
+    binary_frame,
+    check_batch_shape,
+    media_type,
+    repeated_ids,
+    repeated_keys,
+    too_many_values,
+    unsupported_type,
+    value_budget,
+    whole_problems,
+)
 from scoring.serving.engine import Scores, ScoringEngine
 from scoring.serving.request_schema import (
-    ARROW_TYPES,
+    BATCH_TYPES,
     JSON,
     MAX_BATCH,
+    MAX_PROBLEMS,
     MAX_SINGLE_BODY_BYTES,
-    PARQUET_TYPES,
+    JsonShape,
     RequestError,
     problem,
 )
@@ -90,6 +102,7 @@ class ScoringService:
                      "metrics": scoring.metrics, "features": self.engine.columns, "fields": self.engine.fields}
         self.single = request_schema.applicant_adapter()
         self.batch_model = request_schema.batch_model()
+        request_schema.json_shape(b"{}")  # compiles (or loads from numba's cache) the JSON pass now, not at a request
 
     @classmethod
     def from_settings(cls, settings: Settings, prefer_registry: bool = True,
@@ -103,14 +116,24 @@ class ScoringService:
 
     # ---- one applicant ------------------------------------------------------------------------------------------
     def parse_one(self, body: bytes) -> dict[str, Any]:
-        """One applicant's JSON body, every rule of the contract checked (413/422 otherwise)."""
+        """One applicant's JSON body, every rule of the contract checked, each field given once (413/422 otherwise)."""
         if len(body) > MAX_SINGLE_BODY_BYTES:
             raise RequestError(413, [problem("body", f"larger than {MAX_SINGLE_BODY_BYTES} bytes; one applicant "
                                                      "is a few kB (use /score/batch for many)")])
+        shape = request_schema.json_shape(body, spans=False)
+        if shape.tokens > value_budget(1):
+            raise RequestError(422, [too_many_values(shape.tokens, 1)])
         try:
-            return self.single.validate_json(body).__dict__
+            applicant = self.single.validate_json(body)
         except ValidationError as error:
-            raise RequestError(422, request_schema.problems_from(error)) from None
+            raise RequestError(422, request_schema.problems_from(error)[:MAX_PROBLEMS]) from None
+        if shape.top_keys != len(applicant.model_fields_set):
+            raise RequestError(422, repeated_keys(body))
+        values = applicant.__dict__
+        if broken := [problem(name, WHOLE, values[name]) for name in request_schema.whole_columns()
+                      if values[name] is not None and values[name] != int(values[name])]:
+            raise RequestError(422, broken)
+        return values
 
     def score_applicants(self, applicants: list[dict[str, Any]], counts: list[int],
                          traffic: list[str] | None = None) -> list[dict[str, Any]]:
@@ -144,61 +167,53 @@ class ScoringService:
         return self.answers(scores, known, [reasons] * len(scores))
 
     def batch_frame(self, body: bytes, kind: str) -> pd.DataFrame:
-        """The applicants of a batch as a table, every rule of the contract checked; 422 lists every problem."""
-        if kind in PARQUET_TYPES or kind in ARROW_TYPES:
-            return self.binary_frame(body, kind)
-        if kind != JSON:
-            raise RequestError(422, [problem("content-type", f"{kind!r} is not accepted; send {JSON}, "
-                                                             f"{PARQUET_TYPES[0]} or {ARROW_TYPES[0]}")])
+        """The applicants of a batch as a table, every rule of the contract checked, SK_ID_CURR unique in every
+        format; 415 for another media type, 413 past the limits, 422 listing the problems (the first 1,000)."""
+        if kind not in BATCH_TYPES:
+            raise RequestError(415, [unsupported_type(kind, BATCH_TYPES)])
+        if kind == JSON:  # pydantic's ranges are compiled; whole numbers are checked here, exactly
+            frame = self.json_frame(body)
+            problems = whole_problems(frame)
+        else:  # the contract's row checks: the same rules as batch scoring's
+            frame, problems = binary_frame(body, kind)
+        problems += repeated_ids(frame["SK_ID_CURR"])
+        problems.sort(key=lambda p: p.get("applicant", -1))
+        if problems:
+            raise RequestError(422, problems[:MAX_PROBLEMS])
+        return frame
+
+    def json_frame(self, body: bytes) -> pd.DataFrame:
+        """A JSON batch: its shape measured first (413 past MAX_BATCH applicants without reading them), then pydantic,
+        then each field given once per applicant."""
+        objects = body.count(b"{") - 1
+        if objects > MAX_BATCH:  # no string of the contract holds '{': each applicant is one '{' (see the tests)
+            raise RequestError(413, [problem("applicants", f"{objects:,} JSON objects: at most {MAX_BATCH:,} "
+                                                           "applicants per request (split the batch)")])
+        shape = request_schema.json_shape(body, MAX_BATCH)
+        check_batch_shape(shape)
         try:
             batch = self.batch_model.model_validate_json(body)
         except ValidationError as error:
-            problems = request_schema.problems_from(error, batch=True)
-            too_many = any(p["field"] == "applicants" and "at most" in p["rule"] for p in problems)
-            raise RequestError(413 if too_many else 422, problems[:1000]) from None
+            raise RequestError(422, self.batch_problems(body, shape, error)) from None
+        given = np.array([len(applicant.model_fields_set) for applicant in batch.applicants])
+        if shape.top_keys != 1 or not np.array_equal(shape.spans[:, 2], given):
+            raise RequestError(422, batch_repeated_keys(body, shape, given))
         names = list(request_schema.applicant_model().model_fields)
-        rows = [applicant.__dict__ for applicant in batch.applicants]
-        return pd.DataFrame.from_records(rows, columns=names)
+        return pd.DataFrame.from_records([applicant.__dict__ for applicant in batch.applicants], columns=names)
 
-    def binary_frame(self, body: bytes, kind: str) -> pd.DataFrame:
-        frame = decode_table(body, kind)
-        expected = request_schema.applicant_model().model_fields
-        extra = [name for name in frame.columns if name not in expected]
-        if extra:
-            raise RequestError(422, [problem(name, "unknown column (not in the data contract's application "
-                                                   "columns)") for name in extra])
-        if len(frame) > MAX_BATCH:
-            raise RequestError(413, [problem("applicants", f"{len(frame):,} rows; at most {MAX_BATCH:,} per "
-                                                           "request")])
-        if len(frame) == 0:
-            raise RequestError(422, [problem("applicants", "the batch is empty")])
-        required = [name for name, field in expected.items() if field.is_required()]
-        missing = [name for name in required if name not in frame.columns]
-        if missing:
-            raise RequestError(422, [problem(name, "required column is missing") for name in missing])
-        for name in expected:
-            if name not in frame.columns:
-                frame[name] = None
-        checks = frame.drop(columns="SK_ID_CURR").assign(SK_ID_CURR=frame["SK_ID_CURR"])
-        problems = row_checks.row_problems(checks, request_schema.APPLICANT_TABLE)
-        problems = problems[~((problems["column"] == "SK_ID_CURR") & (problems["rule"] == "must not be missing"))]
-        if len(problems):
-            raise RequestError(422, [problem(r.column, r.rule, r.value, int(r.row))
-                                     for r in problems.head(1000).itertuples()])
-        return frame
-
-
-def media_type(content_type: str | None) -> str:
-    """The media type of a Content-Type header, without parameters (JSON when absent)."""
-    return (content_type or JSON).split(";")[0].strip().lower()
-
-
-def decode_table(body: bytes, kind: str) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(io.BytesIO(body)) if kind in PARQUET_TYPES else pa.ipc.open_stream(body).read_all()
-    except Exception as error:  # any decoding failure is the client's malformed body
-        raise RequestError(422, [problem("body", f"not a readable {kind} file: {error}")]) from None
-    return table.to_pandas()
+    def batch_problems(self, body: bytes, shape: JsonShape, error: ValidationError) -> list[dict[str, Any]]:
+        """Pydantic stopped at the first applicant in error (`fail_fast`): the others are checked one by one, from
+        their bytes, until MAX_PROBLEMS problems are listed."""
+        problems = request_schema.problems_from(error, batch=True)
+        failed = [p["applicant"] for p in problems if "applicant" in p]
+        if not failed or shape.top_keys != 1:
+            return problems[:MAX_PROBLEMS]
+        for index in range(failed[0] + 1, len(shape.spans)):
+            if len(problems) >= MAX_PROBLEMS:
+                break
+            start, end, _ = shape.spans[index]
+            try:
+                self.single.validate_json(body[start:end])
+            except ValidationError as more:
+                problems += request_schema.problems_from(more, applicant=index)
+        return problems[:MAX_PROBLEMS]

@@ -19,12 +19,19 @@ import pandas as pd
 import psutil
 import pytest
 
+from scoring.monitoring.production_log import read_log_lines
 from scoring.serving import request_schema
 from serve.api import build_api
 from serve.cluster import ClusterState, cluster_processes
 
 from ..conftest import REPO, SETTINGS
-from .test_ray_auth import assert_jobs_need_the_token
+from .test_ray_auth import (
+    assert_jobs_need_the_token,
+    assert_only_named_ports_off_loopback,
+    assert_open_ports_need_the_token,
+    listeners,
+)
+from .test_replica_loss import LOG_NAME
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +101,21 @@ def test_both_nodes_refuse_a_job_without_the_clusters_token(cluster):
         assert_jobs_need_the_token([p for p in processes if os.getsid(p.pid) == node.pid], token)
 
 
+CLUSTER_ONLY_ON_MACHINE_ADDRESS = {"ray::RuntimeEnvAgent"}
+"""Named in README ("Security"): each node's runtime-env agent listens on the node's address only (Ray 2.60 binds it
+there, and a node of a cluster has the machine's address), so 127.0.0.1 cannot reach it; it requires the token."""
+CLUSTER_EXPORTERS = frozenset({"python3.11", "python", "ray::DashboardAgent"})
+"""Processes whose Prometheus exporters answer on 0.0.0.0 without the token on a cluster node (the autoscaler's and
+the dashboard's on the head, each node's agent): Ray 2.60 puts them on loopback only for a loopback node."""
+
+
+def test_every_listener_of_the_cluster_requires_the_token_or_is_named(cluster):
+    found = listeners(cluster_processes(cluster.state))
+    assert {"gcs_server", "raylet", "ray::RuntimeEnvAgent"} <= {s.process for s in found}
+    assert_only_named_ports_off_loopback(found, CLUSTER_ONLY_ON_MACHINE_ADDRESS)
+    assert_open_ports_need_the_token(found, (cluster.run_dir / "ray_auth_token").read_text().strip(), CLUSTER_EXPORTERS)
+
+
 def test_two_nodes_with_one_replica_each(cluster):
     status = cluster_status(cluster.run_dir)
     assert status["running"] and status["applications"] == {"credit-scoring": "RUNNING"}
@@ -121,9 +143,13 @@ def test_answers_equal_in_process_scoring(cluster, tiny_project, applicants):
 
 
 def logged_requests(log_dir: Path) -> Counter:
-    """Lines of each replica's production log, by process id (the file is `requests-<pid>.jsonl`)."""
-    return Counter({int(path.stem.removeprefix("requests-")): len(path.read_text().splitlines())
-                    for path in log_dir.glob("requests-*.jsonl")})
+    """Lines of each replica's production log, by process id (its files are `requests-[<start>-]<pid>[-<n>].jsonl`,
+    plain or gzip)."""
+    counts: Counter = Counter()
+    for path in log_dir.glob("requests-*"):
+        if match := LOG_NAME.match(path.name):
+            counts[int(match["pid"])] += len(read_log_lines(path)[0])
+    return counts
 
 
 def test_requests_are_served_by_both_replicas(cluster, applicants):
