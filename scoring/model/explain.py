@@ -37,11 +37,11 @@ def shown(values: Sequence[Any]) -> list[str]:
             for v in values]
 
 
-def describe_many(feature: str, values: Sequence[Any], contributions: Sequence[float]) -> list[str]:
-    """The sentences of several reasons on one field, e.g. 'EXT_SOURCE_2 = 0.62 lowers the estimated risk of
-    default' (a contribution above 0 raises it)."""
+def describe_many(features: Sequence[str], values: Sequence[Any], contributions: Sequence[float]) -> list[str]:
+    """The sentences of several reasons, e.g. 'EXT_SOURCE_2 = 0.62 lowers the estimated risk of default' (a
+    contribution above 0 raises it)."""
     return [f"{feature} = {value} {'raises' if contribution > 0 else 'lowers'} the estimated risk of default"
-            for value, contribution in zip(shown(values), np.asarray(contributions).tolist())]
+            for feature, value, contribution in zip(features, shown(values), np.asarray(contributions).tolist())]
 
 
 

@@ -31,12 +31,11 @@ class Reasons:
         return self.fields.shape[1]
 
     def sentences(self) -> np.ndarray:
-        """n x k readable sentences, written field by field (one call per field, not per reason)."""
-        out = np.empty(self.fields.shape, dtype=object)
-        for field in np.unique(self.fields).tolist():
-            at = self.fields == field
-            out[at] = describe_many(field, self.values[at], self.contributions[at])
-        return out
+        """n x k readable sentences, written in one pass over plain Python lists."""
+        text = describe_many(self.fields.ravel().tolist(), self.values.ravel().tolist(), self.contributions.ravel())
+        out = np.empty(len(text), dtype=object)
+        out[:] = text
+        return out.reshape(self.fields.shape)
 
     def records(self, counts: Sequence[int] | None = None) -> list[list[dict[str, Any]]]:
         """The API's form: per applicant, a list of {feature, value, contribution, sentence}; `counts[i]` of them
@@ -69,13 +68,29 @@ def json_friendly(column: np.ndarray) -> np.ndarray:
     return listed
 
 
+def python_scalar(value: Any) -> Any:
+    """One value as JSON takes it: a Python scalar, None for NaN or missing."""
+    if value is None or value is pd.NA or (isinstance(value, float | np.floating) and value != value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def picked_values(values: Mapping[str, np.ndarray], fields: Sequence[str], top: np.ndarray) -> np.ndarray:
-    """The value of each picked field (n x k), gathered and converted field by field, not reason by reason."""
+    """The value of each picked field (n x k): for many applicants, gathered and converted field by field (one
+    NumPy call per field); for a few, reason by reason (fewer calls)."""
     out = np.empty(top.shape, dtype=object)
+    if top.size <= FEW_REASONS:
+        for (i, r), j in np.ndenumerate(top):
+            out[i, r] = python_scalar(values[fields[j]][i])
+        return out
     for j in np.unique(top).tolist():
         at_row, at_rank = np.nonzero(top == j)
         out[at_row, at_rank] = json_friendly(np.asarray(values[fields[j]])[at_row])
     return out
+
+
+FEW_REASONS = 128
+"""Below this many reasons in all, gathering them one by one costs less than grouping them by field."""
 
 
 def top_reasons(contributions: np.ndarray, fields: Sequence[str], values: Mapping[str, np.ndarray],

@@ -94,6 +94,7 @@ def field_type(col: contract.Column) -> Any:
 
 
 @cache
+@cache
 def whole_columns() -> tuple[str, ...]:
     """The numbers that must be whole (keys, integers, flags, counts and day counts stored as floats)."""
     return tuple(col.name for col in contract.table(APPLICANT_TABLE).columns if col.is_numeric and col.whole)
