@@ -53,8 +53,8 @@ logger = logging.getLogger(__name__)
 class DecisionLog(Protocol):
     """Where the service records what it scored (the production log of `scoring.monitoring`)."""
 
-    def single(self, applicant: dict[str, Any], probability: float, decision: str, version: str | None,
-               traffic: str) -> None: ...
+    def singles(self, applicants: list[dict[str, Any]], probabilities: list[float], decisions: list[str],
+                version: str | None, traffic: list[str]) -> None: ...
 
     def batch(self, frame: pd.DataFrame, scores: Scores, version: str | None, traffic: str) -> None: ...
 
@@ -130,8 +130,8 @@ class ScoringService:
         if shape.top_keys != len(applicant.model_fields_set):
             raise RequestError(422, repeated_keys(body))
         values = applicant.__dict__
-        if broken := [problem(name, WHOLE, values[name]) for name in request_schema.whole_columns()
-                      if values[name] is not None and values[name] != int(values[name])]:
+        if broken := [problem(name, WHOLE, value) for name in request_schema.whole_columns()
+                      if (value := values[name]) is not None and not float(value).is_integer()]:
             raise RequestError(422, broken)
         return values
 
@@ -146,9 +146,8 @@ class ScoringService:
         scores = self.engine.score(columns, ids, explain=max(counts) > 0)
         results = self.answers(scores, known, counts).records()
         if self.log is not None:
-            kinds = traffic or [TRAFFIC[0]] * len(applicants)
-            for applicant, result, kind in zip(applicants, results, kinds):
-                self.log.single(applicant, result["probability"], result["decision"], self.info["version"], kind)
+            self.log.singles(applicants, [r["probability"] for r in results], [r["decision"] for r in results],
+                             self.info["version"], traffic or [TRAFFIC[0]] * len(applicants))
         return results
 
     def answers(self, scores: Scores, known: np.ndarray, counts: list[int]) -> Answers:
