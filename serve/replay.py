@@ -74,7 +74,8 @@ class Tally:
                 "p50_ms": round(statistics.median(self.latencies_ms), 2) if self.latencies_ms else None}
 
 
-def send_all(url: str, bodies: list[dict[str, Any]], clients: int, reasons: int, progress: bool = True) -> Tally:
+def send_all(url: str, bodies: list[dict[str, Any]], clients: int, reasons: int | None,
+             progress: bool = True) -> Tally:
     tally = Tally()
     local = threading.local()
 
@@ -83,7 +84,8 @@ def send_all(url: str, bodies: list[dict[str, Any]], clients: int, reasons: int,
             local.client = httpx.Client(base_url=url, timeout=30)
         started = time.perf_counter()
         try:
-            tally.add(started, local.client.post("/score", params={"reasons": reasons}, json=body), None)
+            query = {} if reasons is None else {"reasons": reasons}
+            tally.add(started, local.client.post("/score", params=query, json=body), None)
         except httpx.HTTPError as error:
             tally.add(started, None, f"{type(error).__name__}: {error}")
 
@@ -92,7 +94,7 @@ def send_all(url: str, bodies: list[dict[str, Any]], clients: int, reasons: int,
     return tally
 
 
-def replay(url: str, rows: int, drift: bool, clients: int = 8, seed: int = 7, reasons: int = 3,
+def replay(url: str, rows: int, drift: bool, clients: int = 8, seed: int = 7, reasons: int | None = None,
            params_path: Path = Path("params.yaml"), progress: bool = True, first_id: int = FIRST_REPLAY_ID
            ) -> dict[str, Any]:
     """Generate, send and count; the summary also carries the replayed SK_ID_CURR range."""
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--drift", action=argparse.BooleanOptionalAction, default=True,
                         help="shift them as params.yaml data.synthetic.drift says (default) or not")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
-    parser.add_argument("--reasons", type=int, default=3, help="reasons asked per applicant")
+    parser.add_argument("--reasons", type=int, help="reasons asked per applicant (default: the service's own)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--first-id", type=int, default=FIRST_REPLAY_ID, help="SK_ID_CURR of the first applicant")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))

@@ -37,11 +37,16 @@ def shown(values: Sequence[Any]) -> list[str]:
             for v in values]
 
 
-def describe_many(features: Sequence[str], values: Sequence[Any], contributions: Sequence[float]) -> list[str]:
-    """The sentences of several reasons, e.g. 'EXT_SOURCE_2 = 0.62 lowers the estimated risk of default' (a
-    contribution above 0 raises it)."""
+def shown_numbers(numbers: np.ndarray) -> list[str]:
+    """`shown` for an array of numbers (one conversion for all, no test per value but NaN's)."""
+    return ["missing" if v != v else f"{v:,.4g}" for v in np.asarray(numbers, dtype=np.float64).tolist()]
+
+
+def sentences(features: Sequence[str], shown_values: Sequence[str], contributions: Sequence[float]) -> list[str]:
+    """The sentences of several reasons, from their shown values, e.g. 'EXT_SOURCE_2 = 0.62 lowers the estimated
+    risk of default' (a contribution above 0 raises it)."""
     return [f"{feature} = {value} {'raises' if contribution > 0 else 'lowers'} the estimated risk of default"
-            for feature, value, contribution in zip(features, shown(values), np.asarray(contributions).tolist())]
+            for feature, value, contribution in zip(features, shown_values, np.asarray(contributions).tolist())]
 
 
 

@@ -27,10 +27,18 @@ class NumericBlock:
     mean: np.ndarray | None = None          # scaler
     scale: np.ndarray | None = None
 
-    def transform(self, cols: Mapping[str, Any], n: int) -> np.ndarray:
-        X = np.empty((n, len(self.columns)))
+    @property
+    def width(self) -> int:
+        return len(self.columns) + (len(self.indicator) if self.indicator is not None else 0)
+
+    def write(self, cols: Mapping[str, Any], out: np.ndarray) -> None:
+        """The block's columns into `out` (n x width): straight in when nothing is imputed or scaled."""
+        plain = self.fill is None and self.indicator is None and self.mean is None
+        X = out if plain else np.empty((len(out), len(self.columns)))
         for j, name in enumerate(self.columns):
             X[:, j] = cols[name]
+        if plain:
+            return
         missing = np.isnan(X[:, self.indicator]) if self.indicator is not None else None
         if self.fill is not None:
             X = np.where(np.isnan(X), self.fill, X)
@@ -38,7 +46,7 @@ class NumericBlock:
             X = np.hstack([X, missing.astype(float)])
         if self.mean is not None:
             X = (X - self.mean) / self.scale
-        return X
+        out[:] = X
 
 
 @dataclass
@@ -117,8 +125,13 @@ class CompiledPreprocessor:
         self.names = list(prep.get_feature_names_out())
 
     def transform(self, cols: Mapping[str, Any]) -> np.ndarray:
+        """The encoded rows, each block written into one preallocated matrix (no stacking copy)."""
         n = len(next(iter(cols.values())))
-        blocks = [self.numeric.transform(cols, n)]
-        blocks += [onehot.transform(np.asarray(cols[onehot.name], dtype=object), self.fill)
-                   for onehot in self.categorical]
-        return np.hstack(blocks)
+        width = self.numeric.width
+        out = np.empty((n, width + sum(onehot.width for onehot in self.categorical)))
+        self.numeric.write(cols, out[:, :width])
+        for onehot in self.categorical:
+            out[:, width:width + onehot.width] = onehot.transform(np.asarray(cols[onehot.name], dtype=object),
+                                                                  self.fill)
+            width += onehot.width
+        return out

@@ -23,6 +23,7 @@ from sklearn.isotonic import IsotonicRegression
 from scoring import features
 from scoring.model.explain import source_columns
 from scoring.model.training import CalibratedScorer, calibrate
+from scoring.serving import reasons
 from scoring.serving.compiled import CompiledPreprocessor
 from scoring.serving.explainers import explainer_for
 from scoring.serving.reasons import Reasons, top_reasons
@@ -92,6 +93,7 @@ class ScoringEngine:
         to_fields[np.arange(len(sources)), [self.fields.index(s) for s in sources]] = 1.0
         self.explainer = explainer_for(model.model_name, model.pipeline.named_steps["model"],
                                        getattr(model, "reference_", None), to_fields)
+        reasons.warm_up()
 
     def feature_columns(self, applications: Mapping[str, Any], ids: np.ndarray) -> dict[str, np.ndarray]:
         """The model's input columns, built by the training code; absent history tables leave theirs missing."""
