@@ -149,8 +149,8 @@ def arrow_body(apps: pd.DataFrame, n: int) -> bytes:
     repeated = rows["SK_ID_CURR"].duplicated().to_numpy()  # ids must be unique in a batch: repeats become new ids
     rows.loc[repeated, "SK_ID_CURR"] = 10_000_000 + np.arange(repeated.sum())
     table = pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    sink = io.BytesIO()  # LZ4-compressed buffers, as a client sending 50,000 applicants would (48 MB -> ~12 MB)
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
         writer.write_table(table)
     return sink.getvalue()
 

@@ -216,7 +216,8 @@ def table_answer_type(accept: str | None) -> str | None:
 
 
 def table_bytes(answers: Answers, kind: str) -> bytes:
-    """The answers as one Arrow stream or Parquet file, column by column."""
+    """The answers as one Arrow stream (LZ4-compressed buffers, which every Arrow reader decodes) or Parquet file,
+    column by column."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -225,6 +226,6 @@ def table_bytes(answers: Answers, kind: str) -> bytes:
     if kind in PARQUET_TYPES:
         pq.write_table(table, sink)
     else:
-        with pa.ipc.new_stream(sink, table.schema) as writer:
+        with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
             writer.write_table(table)
     return sink.getvalue()
