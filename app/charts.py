@@ -61,7 +61,8 @@ def shown(value: Any) -> str:
 
 def reasons_chart(reasons: list[dict[str, Any]]) -> alt.LayerChart:
     """Signed SHAP bars: red raises the risk of default, green lowers it; largest first."""
-    frame = pd.DataFrame([{"reason": f"{r['feature']} = {shown(r['value'])}", "contribution": r["contribution"],
+    frame = pd.DataFrame([{"reason": f"{r['code']} {r['text']}" if r.get("text") else
+                           f"{r['feature']} = {shown(r['value'])}", "contribution": r["contribution"],
                            "effect": "raises risk" if r["contribution"] > 0 else "lowers risk",
                            "sentence": r["sentence"]} for r in reasons])
     order = frame["reason"].tolist()

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run` puts app/ on the path, not the repository root
     sys.path.insert(0, str(ROOT))
 
-from app import charts, form, population  # noqa: E402
+from app import charts, fairness_panel, form, population  # noqa: E402
 from app.client import ScoringClient, ServiceError, service_url  # noqa: E402
+from app.monitoring import sidebar_monitoring  # noqa: E402
 from scoring.serving import request_schema  # noqa: E402
 from scoring.settings import load_settings  # noqa: E402
 
@@ -157,10 +158,11 @@ def show_score(result: dict[str, Any]) -> None:
             st.caption(":material/history_toggle_off: no credit history for this SK_ID_CURR: scored on the "
                        "application alone")
     if result.get("reasons"):
-        st.markdown("##### Why: the fields that moved this score the most")
+        st.markdown("##### Why: the reasons that moved this score the most")
         st.altair_chart(charts.reasons_chart(result["reasons"]), width="stretch",
                         height=charts.reasons_height(len(result["reasons"])) + 70)
-        st.markdown("\n".join(f"- {r['sentence']} ({r['contribution']:+.3f})" for r in result["reasons"]))
+        st.markdown("\n".join(f"- **{r.get('code', '')}** {r['sentence']} ({r['contribution']:+.3f}; field "
+                              f"`{r['feature']}`)" for r in result["reasons"]))
 
 
 def ordinal(n: int) -> str:
@@ -219,6 +221,7 @@ def main() -> None:
     client = ScoringClient(service_url())
     frame = population_or_stop()
     sidebar_service(client)
+    sidebar_monitoring(population.project_root())
     scope, values = pick_applicant(frame)
     reasons = st.sidebar.slider("Reasons shown", 1, REASONS.max, REASONS.default)
     st.title("Credit scoring tester")
@@ -240,6 +243,7 @@ def main() -> None:
         else:
             st.session_state["last_score"] = result
             show_score(result)
+        fairness_panel.show(population.project_root())
         show_standing(frame, sent_applicant(raw) or body)
 
 

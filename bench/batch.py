@@ -40,6 +40,7 @@ def fitted(name: str, settings, X: pd.DataFrame, y: np.ndarray) -> training.Cali
     raw = pipeline.predict_proba(X)[:, 1]
     model = training.CalibratedScorer(pipeline, training.fit_calibrator(raw, y, settings.train.calibration), name)
     model.reference_ = np.asarray(pipeline.named_steps["prep"].transform(X), dtype=float).mean(axis=0)
+    model.quantiles_ = training.reference_quantiles(X)
     return model
 
 

@@ -7,7 +7,7 @@ service), joined by `feature_columns`. `build_features` wraps them for tables. N
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -189,7 +189,8 @@ def credit_card_features(cards: pd.DataFrame) -> pd.DataFrame:
 
 
 HISTORY_SOURCES = {"BURO": "bureau + bureau_balance", "PREV": "previous applications", "POS": "POS / cash loans",
-                   "INST": "instalment payments", "CC": "credit card balance"}
+                   "INST": "instalment payments", "CC": "credit card balance",
+                   "HAS": "history coverage (which tables have rows)"}
 """The prefix each history table's aggregates carry, and the table it names; other fields are the application's."""
 
 
@@ -207,6 +208,39 @@ HISTORY_BUILDERS: dict[str, tuple[tuple[str, ...], Callable[..., pd.DataFrame]]]
 }
 
 
+COVERAGE_FLAGS = {"bureau": "HAS_BUREAU", "previous_application": "HAS_PREVIOUS", "POS_CASH_balance": "HAS_POS",
+                  "installments_payments": "HAS_INSTALMENTS", "credit_card_balance": "HAS_CREDIT_CARD"}
+"""Per applicant, 1 when the table has rows for them, 0 when it has none; no column when the table is absent (not
+collected for anyone: then nobody's 0 would mean "no credit there")."""
+PREVIOUS_NOT_COLLECTED = "PREV_NOT_COLLECTED"
+"""1 when the applicant's POS, instalment or card rows name loans (SK_ID_PREV) that previous_application does not
+hold: their previous applications were not (all) collected, so HAS_PREVIOUS = 0 is not "no earlier loan"."""
+PREVIOUS_CHILDREN = ("POS_CASH_balance", "installments_payments", "credit_card_balance")
+ZERO_WHEN_ABSENT = frozenset(COVERAGE_FLAGS.values()) | {PREVIOUS_NOT_COLLECTED}
+"""Columns that are 0, not missing, for an applicant without a row in the lookup (like the counts)."""
+
+
+def history_coverage(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Which history tables have rows for each applicant seen in any of them (see COVERAGE_FLAGS), and whether their
+    previous applications were collected (PREVIOUS_NOT_COLLECTED, when the data can tell).
+
+    What the data can tell: a table absent from the data was collected for nobody; loans seen in POS, instalment or
+    card rows but missing from previous_application show previous applications that were not collected. What it
+    cannot: whether an applicant without bureau rows has no credit elsewhere or was never looked up at the bureau
+    (nothing else names bureau credits by applicant), and the same for an applicant without any Home Credit row.
+    """
+    flags = {name: pd.Series(1.0, index=pd.Index(tables[table][KEY].unique(), name=KEY))
+             for table, name in COVERAGE_FLAGS.items() if table in tables}
+    children = [tables[t][[KEY, "SK_ID_PREV"]] for t in PREVIOUS_CHILDREN if t in tables]
+    if "previous_application" in tables and children:
+        loans = pd.concat(children, ignore_index=True)
+        orphans = loans.loc[~loans["SK_ID_PREV"].isin(tables["previous_application"]["SK_ID_PREV"]), KEY]
+        flags[PREVIOUS_NOT_COLLECTED] = pd.Series(1.0, index=pd.Index(orphans.unique(), name=KEY))
+    if not flags:
+        return pd.DataFrame(index=pd.Index([], name=KEY, dtype="int64"))
+    return pd.DataFrame(flags).fillna(0.0).rename_axis(KEY)
+
+
 def history_features(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The per-applicant lookup table: every history aggregate, one row per SK_ID_CURR seen in any table.
 
@@ -218,6 +252,9 @@ def history_features(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             logger.warning("no %s table: its features are left out", inputs[0])
             continue
         parts.append(builder(*(tables.get(t) for t in inputs)))
+    coverage = history_coverage(tables)
+    if len(coverage.columns):
+        parts.append(coverage)
     if not parts:
         return pd.DataFrame(index=pd.Index([], name=KEY, dtype="int64"))
     history = pd.concat(parts, axis=1, join="outer").astype("float64")
@@ -254,7 +291,8 @@ class HistoryLookup:
 
     @cached_property
     def counts(self) -> np.ndarray:
-        return np.array([name.endswith("_COUNT") for name in self.columns], dtype=bool)
+        """The counts and coverage flags: 0 for an applicant without a row."""
+        return np.array([name.endswith("_COUNT") or name in ZERO_WHEN_ABSENT for name in self.columns], dtype=bool)
 
     def row_of(self, ids: np.ndarray) -> np.ndarray:
         """Each id's row in the lookup, -1 for an applicant without history: a hash lookup for a few ids,
@@ -268,8 +306,8 @@ class HistoryLookup:
         return self.row_of(ids) >= 0
 
     def rows(self, ids: np.ndarray) -> dict[str, np.ndarray]:
-        """History columns for `ids`: missing for an unknown applicant (a first-time customer); a count is 0
-        wherever the applicant has no row in that table."""
+        """History columns for `ids`: missing for an unknown applicant (a first-time customer); a count and a
+        coverage flag are 0 wherever the applicant has no row in that table."""
         position = self.row_of(ids)
         known = position >= 0
         values = np.full((len(position), len(self.columns)), np.nan)
@@ -283,12 +321,19 @@ def feature_columns(own: Mapping[str, Any], ids: np.ndarray, history: HistoryLoo
     return {**own, **history.rows(ids)}
 
 
-def build_features(apps: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    """Model input for any number of applications, as a table indexed by SK_ID_CURR."""
+def build_features(apps: pd.DataFrame, history: pd.DataFrame, protected: Sequence[str] = ()) -> pd.DataFrame:
+    """Model input for any number of applications, as a table indexed by SK_ID_CURR.
+
+    `protected` (params.yaml `protected.fields`, e.g. CODE_GENDER) are left out: never model inputs, they stay in
+    the raw applications, where evaluate measures fairness by them."""
+    unknown = sorted(set(protected) - set(APPLICATION_INPUTS))
+    if unknown:
+        raise ValueError(f"protected field(s) {unknown} are not application fields the model could read: fix "
+                         "params.yaml protected.fields")
     ids = apps[KEY].to_numpy()
     own = application_columns({name: apps[name].to_numpy() for name in APPLICATION_INPUTS})
     columns = feature_columns(own, ids, HistoryLookup.from_frame(history))
-    return pd.DataFrame(columns, index=pd.Index(ids, name=KEY))
+    return pd.DataFrame({k: v for k, v in columns.items() if k not in protected}, index=pd.Index(ids, name=KEY))
 
 
 def align(X: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

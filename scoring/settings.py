@@ -30,7 +30,7 @@ PARAMS_FILE = Path("params.yaml")
 TRACE_ENV = "SCORING_PARAMS_TRACE"
 _read_keys: set[str] = set()
 
-ModelName = Literal["logreg", "random_forest", "xgboost"]
+ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm"]
 Imbalance = Literal["class_weight", "undersample", "smote", "none"]
 Calibration = Literal["isotonic", "sigmoid"]
 Source = Literal["synthetic", "kaggle"]
@@ -72,6 +72,7 @@ class Paths(Section):
     models: Path
     reports: Path
     production: Path
+    outcomes: Path
 
     ORACLE: ClassVar[str] = "oracle.parquet"
     HISTORY: ClassVar[str] = "history.parquet"
@@ -86,12 +87,15 @@ class Paths(Section):
     THRESHOLD: ClassVar[str] = "threshold.json"
     THRESHOLD_DIR: ClassVar[str] = "threshold"
     METRICS: ClassVar[str] = "metrics.json"
+    FAIRNESS: ClassVar[str] = "fairness.json"
     EVALUATE_DIR: ClassVar[str] = "evaluate"
     DRIFT: ClassVar[str] = "drift.json"
     DRIFT_DIR: ClassVar[str] = "drift"
     DECK: ClassVar[str] = "deck.pptx"
     SERVING: ClassVar[str] = "serving.json"
     SHAP_IMPORTANCE: ClassVar[str] = "shap_importance.csv"
+    PERFORMANCE: ClassVar[str] = "performance.json"
+    PERFORMANCE_DIR: ClassVar[str] = "performance"
 
     def prepared_table(self, table: str) -> Path:
         return self.prepared / f"{table}.parquet"
@@ -155,6 +159,11 @@ class Paths(Section):
     @property
     def metrics_json(self) -> Path:
         return self.reports / self.METRICS
+
+    @property
+    def fairness_json(self) -> Path:
+        """The fairness gate's report (`scoring.model.fairness`): groups, intervals, pass or fail."""
+        return self.reports / self.FAIRNESS
 
     @property
     def evaluate_dir(self) -> Path:
@@ -251,6 +260,23 @@ class Paths(Section):
     def score_distribution_png(self) -> Path:
         return self.drift_dir / "score_distribution.png"
 
+    @property
+    def performance_json(self) -> Path:
+        """Realised performance once outcomes arrived, and its verdict (the performance stage)."""
+        return self.reports / self.PERFORMANCE
+
+    @property
+    def performance_dir(self) -> Path:
+        return self.reports / self.PERFORMANCE_DIR
+
+    @property
+    def classification_html(self) -> Path:
+        return self.performance_dir / "classification_report.html"
+
+    @property
+    def performance_png(self) -> Path:
+        return self.performance_dir / "performance_by_period.png"
+
 
 @dataclass(frozen=True)
 class SyntheticDrift(Section):
@@ -286,10 +312,16 @@ class SplitSettings(Section):
 @dataclass(frozen=True)
 class TrainSettings(Section):
     models: tuple[ModelName, ...]
-    model: Literal["auto", "logreg", "random_forest", "xgboost"]
+    model: Literal["auto", "logreg", "random_forest", "xgboost", "lightgbm"]
     imbalance: Imbalance
     cv_folds: int
     oof_folds: int
+    oof_repeats: int
+    noise_se: float
+    search: Literal["quick", "thorough"]
+    search_draws: dict[str, int]
+    early_stopping: dict[str, int]
+    early_stopping_each_fold: bool
     calibration: Calibration
     seed: int
     n_jobs: int
@@ -303,9 +335,41 @@ class CostSettings(Section):
 
 
 @dataclass(frozen=True)
+class IntervalSettings(Section):
+    """Bootstrap intervals of a stage's figures (threshold: out-of-fold cost; evaluate: holdout AUC and cost)."""
+
+    bootstrap: int
+    confidence: float
+    seed: int
+
+
+@dataclass(frozen=True)
 class ReasonSettings(Section):
     default: int
     max: int
+
+
+@dataclass(frozen=True)
+class ProtectedSettings(Section):
+    """Fields never used as model inputs, kept to measure fairness; age stays an input, measured by band."""
+
+    fields: tuple[str, ...]
+    age_bands: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FairnessSettings(Section):
+    """The fairness gate of evaluate: a group's figure beyond a threshold fails it (the model is not champion)."""
+
+    min_approval_ratio: float
+    max_opportunity_gap: float
+    max_calibration_gap: float
+    min_group_size: int
+    gated: dict[str, list[str]]
+    """attribute -> the measures that fail the gate (approval_ratio, opportunity_gap, calibration_gap)"""
+    bootstrap: int
+    confidence: float
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -321,6 +385,21 @@ class DriftSettings(Section):
     psi_bins: int
     sample_size: int | None
     min_rows: int
+    out_of_contract_share: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class PerformanceSettings(Section):
+    """Realised performance once repayment outcomes arrive (`paths.outcomes`), against the training figures."""
+
+    period: Literal["day", "week", "month"]
+    min_outcomes: int
+    bootstrap: int
+    confidence: float
+    auc_tolerance: float
+    cost_tolerance: float
+    calibration_tolerance: float
     seed: int
 
 
@@ -351,8 +430,13 @@ class Settings(Section):
     split: SplitSettings
     train: TrainSettings
     cost: CostSettings
+    threshold: IntervalSettings
+    evaluate: IntervalSettings
     reasons: ReasonSettings
+    protected: ProtectedSettings
+    fairness: FairnessSettings
     drift: DriftSettings
+    performance: PerformanceSettings
     production_log: ProductionLogSettings
     tracking: TrackingSettings
 

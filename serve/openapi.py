@@ -57,11 +57,17 @@ def response_schemas(reasons: ReasonSettings) -> dict[str, Any]:
     """The schemas of the answers, every field required."""
     nullable_text = {"type": ["string", "null"]}
     return {
-        "Reason": {"type": "object", "required": ["feature", "value", "contribution", "sentence"], "properties": {
-            "feature": {"type": "string"},
+        "Reason": {"type": "object", "required": ["feature", "value", "contribution", "sentence", "code", "text"],
+                   "description": "one family of related fields (scoring/catalog.py), named by its strongest field",
+                   "properties": {
+            "feature": {"type": "string", "description": "the family's field that moved the score most"},
             "value": {"description": "the applicant's value of the feature (null when missing)"},
-            "contribution": {"type": "number", "description": "SHAP contribution to the log-odds of default"},
-            "sentence": {"type": "string"}}},
+            "contribution": {"type": "number", "description": "SHAP contribution of the whole family to the "
+                                                              "model's raw score (log-odds for the boosters)"},
+            "sentence": {"type": "string", "description": "the text and the direction it moves the risk"},
+            "code": {"type": "string", "pattern": "^R[0-9]{2}$",
+                     "description": "stable reason code of the family (for adverse-action letters)"},
+            "text": {"type": "string", "description": "the reason in words, e.g. 'Employed for 1.9 years (short)'"}}},
         "Score": {"type": "object", "required": ["SK_ID_CURR", "probability", "decision", "threshold",
                                                  "model_version", "history_found", "reasons"], "properties": {
             "SK_ID_CURR": {"type": ["integer", "null"]},

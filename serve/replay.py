@@ -2,6 +2,7 @@
 `dvc repro` (drift stage), sees served traffic.
 
     python -m serve.replay [--url http://127.0.0.1:8000] [--rows 2000] [--drift | --no-drift] [--clients 8]
+    python -m serve.replay --outcomes [--rows 2000] [--outcomes-dir data/outcomes]   # months later: who defaulted
 
 The applicants come from the embedded generator (params.yaml `data.synthetic`), with its drift switched on by
 default (`data.synthetic.drift`: higher incomes, younger applicants, lower EXT_SOURCE, rarer organisations). Each is
@@ -11,7 +12,6 @@ scores and appends each to its production log. Exits with status 1 if any reques
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import statistics
 import sys
@@ -29,21 +29,15 @@ from tqdm import tqdm
 
 from scoring.serving import request_schema
 from scoring.settings import SyntheticSettings, configure_logging, load_settings
-from scoring.synthetic import generator
+from scoring.synthetic.outcomes import FIRST_REPLAY_ID, draw_outcomes, replayed_applicants
 
 logger = logging.getLogger("serve.replay")
-FIRST_REPLAY_ID = 2_000_001
-"""SK_ID_CURR of replayed applicants: above the generator's and Kaggle's ranges, so none has a credit history."""
 
 
 def replay_applicants(settings: SyntheticSettings, rows: int, drift: bool, seed: int,
                       first_id: int = FIRST_REPLAY_ID) -> pd.DataFrame:
     """`rows` new applicants in Kaggle's application_test schema, from the generator as params.yaml sets it."""
-    settings = dataclasses.replace(settings, seed=seed, drift=dataclasses.replace(settings.drift, enabled=drift))
-    ids = first_id + np.arange(rows, dtype=np.int64)
-    _, test, _, _ = generator.generate_applications(ids, np.ones(rows, dtype=bool), np.random.default_rng(seed), None,
-                                                    settings)
-    return test.drop(columns="TRUE_PD")
+    return replayed_applicants(settings, rows, drift, seed, first_id).drop(columns="TRUE_PD")
 
 
 @dataclass
@@ -111,6 +105,19 @@ def replay(url: str, rows: int, drift: bool, clients: int = 8, seed: int = 7, re
     return {**tally.summary(), "drift": drift, "first_id": int(ids.min()), "last_id": int(ids.max())}
 
 
+def write_outcomes(directory: Path, rows: int, drift: bool, seed: int = 7, params_path: Path = Path("params.yaml"),
+                   first_id: int = FIRST_REPLAY_ID) -> dict[str, Any]:
+    """The repayment outcomes of the applicants `replay` sends with the same arguments (drawn from the generator's
+    true probability of default), as the CSV file a lender would drop in `paths.outcomes` months later."""
+    applicants = replayed_applicants(load_settings(params_path).data.synthetic, rows, drift, seed, first_id)
+    outcomes = draw_outcomes(applicants, seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"replay-{first_id}-{first_id + rows - 1}.csv"
+    outcomes.to_csv(path, index=False)
+    return {"outcomes": str(path), "rows": len(outcomes), "defaults": int(outcomes["TARGET"].sum()), "drift": drift,
+            "first_id": first_id, "last_id": first_id + rows - 1}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     configure_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -123,9 +130,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--first-id", type=int, default=FIRST_REPLAY_ID, help="SK_ID_CURR of the first applicant")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--outcomes", action="store_true",
+                        help="send nothing: write the repayment outcomes of the applicants these arguments replay")
+    parser.add_argument("--outcomes-dir", type=Path, help="where (default: params.yaml paths.outcomes)")
     ns = parser.parse_args(argv)
     if ns.rows < 1:
         parser.error("--rows must be at least 1")
+    if ns.outcomes:
+        directory = ns.outcomes_dir or load_settings(ns.params).paths.outcomes
+        summary = write_outcomes(directory, ns.rows, ns.drift, ns.seed, ns.params, ns.first_id)
+        logger.info("outcomes of %(rows)s replayed applicants (%(defaults)s defaults) written to %(outcomes)s; "
+                    "`dvc repro performance` measures them", summary)
+        return summary
     summary = replay(ns.url.rstrip("/"), ns.rows, ns.drift, ns.clients, ns.seed, ns.reasons, ns.params,
                      first_id=ns.first_id)
     logger.info("replayed %(scored)s of %(sent)s applicants (drift %(drift)s): %(failed)s failed, refused share "

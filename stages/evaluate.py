@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from scoring.model import evaluation, explain, plots, tracking
+from scoring.model import evaluation, explain, fairness, plots, tracking
 from scoring.model.cost import business_cost
 from scoring.model.local_explanations import lime_explanations, pick_applicants, shap_waterfalls
 from scoring.model.model_card import render
 from scoring.model.training import CalibratedScorer
 from scoring.serving.engine import Scores, ScoringEngine
+from scoring.serving.registered_model import log_scorer, pyfunc_decisions
 from scoring.settings import CostSettings, Paths, Settings, configure_logging, load_settings, read_params
 
 logger = logging.getLogger("stages.evaluate")
@@ -90,34 +91,56 @@ def main() -> None:
     engine = ScoringEngine(model, threshold["threshold"], pd.read_parquet(paths.history))
     scores = engine.score_table(apps, explain=True)
     X, y, proba = scores.feature_frame(engine.columns), apps["TARGET"].to_numpy(), scores.probability
-    metrics = evaluation.holdout_metrics(y, proba, threshold["threshold"], cost)
+    metrics = evaluation.holdout_metrics(y, proba, threshold["threshold"], cost, settings.evaluate)
     if (oracle := oracle_auc(paths, apps.set_index("SK_ID_CURR"))) is not None:
         metrics["oracle_auc"] = oracle
     paths.evaluate_dir.mkdir(parents=True, exist_ok=True)
     write_curves(y, proba, metrics, threshold["threshold"], cost, paths)
     importance = explain_model(model, scores, X, threshold["threshold"], settings)
-    fairness = evaluation.fairness(X, y, scores.refused)
-    fairness.to_csv(paths.fairness_csv, index=False)
+    gate = fairness_gate(apps, proba, scores.refused, settings)
     comparison = json.loads(paths.train_report.read_text())
-    paths.model_card.write_text(render(metrics, comparison, threshold, fairness, settings, importance))
+    paths.model_card.write_text(render(metrics, comparison, threshold, fairness.table(gate), settings, importance,
+                                       gate["summary"]))
     paths.metrics_json.write_text(json.dumps(metrics, indent=1))
     logger.info("holdout: AUC %.4f, cost %.4f at %.3f (%.4f at 0.5)%s", metrics["auc"], metrics["business_cost"],
                 metrics["threshold"], metrics["business_cost_at_0_5"],
                 f", oracle AUC {oracle:.4f}" if oracle is not None else "")
-    mirror_to_mlflow(settings, metrics, model, X, y)
+    mirror_to_mlflow(settings, metrics, apps, model.model_name,
+                     None if gate["passed"] else f"fairness gate {gate['summary']}")
 
 
-def mirror_to_mlflow(settings: Settings, metrics: dict, model, X: pd.DataFrame, y: np.ndarray) -> None:
+def fairness_gate(apps: pd.DataFrame, proba: np.ndarray, refused: np.ndarray, settings: Settings) -> dict[str, Any]:
+    """Approval, refused good clients and calibration by protected group and age band (reports/fairness.json, the
+    table in the evaluate folder); a failed gate keeps the model from becoming champion."""
+    groups = fairness.protected_groups(apps, settings.protected)
+    gate = fairness.assess(groups, apps["TARGET"].to_numpy(), proba, refused, settings.fairness)
+    settings.paths.fairness_json.write_text(json.dumps(gate, indent=1))
+    fairness.table(gate).to_csv(settings.paths.fairness_csv, index=False)
+    (logger.info if gate["passed"] else logger.warning)("fairness gate %s", gate["summary"])
+    return gate
+
+
+def mirror_to_mlflow(settings: Settings, metrics: dict, apps: pd.DataFrame, family: str,
+                     blocked: str | None = None) -> None:
+    """One MLflow run and a registered model that is the whole scorer (raw applications in, decisions out); the
+    champion gate scores the new version and the champion through their registered models on these raw holdout
+    applications (`apps`, TARGET included)."""
     if not settings.tracking.enabled:
         return
     paths, cost = settings.paths, settings.cost
+    y = apps["TARGET"].to_numpy()
 
-    def cost_on_holdout(candidate, candidate_threshold: float) -> float:
-        return business_cost(y, candidate.predict_proba(X)[:, 1] >= candidate_threshold, cost)
+    def cost_of(model_uri: str) -> float:
+        return business_cost(y, pyfunc_decisions(model_uri, apps), cost)
+
+    def log_model():
+        files = {"model": paths.model, "threshold": paths.threshold_json, "history": paths.history}
+        return log_scorer(files, apps.head(5), settings.reasons.default, tracking.MODEL_NAME)
 
     artifacts = [paths.metrics_json, paths.train_report, paths.threshold_json, paths.threshold_dir,
                  paths.evaluate_dir, paths.validation_report]
-    tracking.log_run(settings.tracking, read_params(), metrics, model, X.head(5), artifacts, cost_on_holdout)
+    tracking.log_run(settings.tracking, read_params(), metrics, log_model, artifacts + [paths.fairness_json],
+                     cost_of, {"model_family": family, "fairness_gate": "failed" if blocked else "passed"}, blocked)
 
 
 if __name__ == "__main__":

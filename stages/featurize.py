@@ -17,7 +17,8 @@ def main() -> None:
     tables = read_prepared(paths.prepared)
     history = features.history_features(tables)
     train = tables["application_train"]
-    labelled = features.build_features(train, history)
+    protected = settings.protected.fields
+    labelled = features.build_features(train, history, protected)
     fit, holdout = features.split_holdout(labelled, train.set_index("SK_ID_CURR")["TARGET"],
                                           split.holdout_fraction, split.seed)
     paths.features.mkdir(parents=True, exist_ok=True)
@@ -25,7 +26,7 @@ def main() -> None:
     fit.to_parquet(paths.train_features)
     holdout.to_parquet(paths.holdout_features)
     if "application_test" in tables:
-        features.build_features(tables["application_test"], history).to_parquet(paths.test_features)
+        features.build_features(tables["application_test"], history, protected).to_parquet(paths.test_features)
     logger.info("features: %d columns (%d from histories); %d fit, %d holdout rows -> %s", labelled.shape[1],
                 history.shape[1], len(fit), len(holdout), paths.features)
 

@@ -1,7 +1,8 @@
-"""DVC stage `train`: compare the candidate models, calibrate the chosen one, keep out-of-fold scores.
+"""DVC stage `train`: tune and estimate the candidate models on repeated folds, keep one, calibrate it.
 
-oof.parquet holds, per training applicant, TARGET, the chosen model's calibrated out-of-fold probability (`proba`)
-and every candidate's raw out-of-fold score (`raw_<model>`), from which the threshold stage computes costs.
+oof.parquet holds one row per training applicant and repeat of the CV (`row`, `repeat`, `fold`, TARGET), the chosen
+model's calibrated out-of-fold probability (`proba`) and every candidate's raw out-of-fold score (`raw_<model>`),
+from which the threshold stage computes costs.
 """
 from __future__ import annotations
 
@@ -25,12 +26,17 @@ def main() -> None:
     X, y = fit.drop(columns="TARGET"), fit["TARGET"].to_numpy()
     candidates = training.compare_models(X, y, p)
     chosen = training.choose(candidates, p)
-    raw_oof = training.out_of_fold_scores(candidates, X, y, p)
-    model, oof = training.fit_final(chosen, raw_oof[chosen.model].to_numpy(), X, y, p)
+    blend = training.rank_blend(candidates, y, p)
+    if blend is not None:
+        logger.info("rank blend of %s: %+.4f AUC (se %.4f) over the best alone: %s", " + ".join(blend["members"]),
+                    blend["gain"], blend["se"], "beyond the noise (not served yet)" if blend["beyond_noise"]
+                    else "within the noise, not kept")
+    raw_oof = training.out_of_fold_scores(candidates, y, p)
+    model, oof = training.fit_final(chosen, chosen.oof, X, y, p)
     paths.models.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, paths.model)
-    raw_oof.add_prefix("raw_").assign(TARGET=y, proba=oof).to_parquet(paths.oof)
-    paths.train_report.write_text(json.dumps(training.comparison_table(candidates, chosen), indent=1))
+    raw_oof.assign(proba=oof.ravel()).to_parquet(paths.oof)
+    paths.train_report.write_text(json.dumps(training.comparison_table(candidates, chosen, p, blend), indent=1))
     logger.info("kept %s -> %s", chosen.model, paths.model)
 
 

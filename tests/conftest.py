@@ -53,6 +53,7 @@ def fit_model(name: str, X: pd.DataFrame, y: np.ndarray, **model_params) -> trai
     calibrator = IsotonicRegression(out_of_bounds="clip").fit(pipeline.predict_proba(X)[:, 1], y)
     model = training.CalibratedScorer(pipeline, calibrator, name)
     model.reference_ = np.asarray(pipeline.named_steps["prep"].transform(X), dtype=float).mean(axis=0)
+    model.quantiles_ = training.reference_quantiles(X)
     return model
 
 

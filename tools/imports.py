@@ -14,7 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "scoring"
-LAYERS = ("settings", "contract", "features", "data", "synthetic", "model", "serving", "monitoring", "reporting")
+LAYERS = ("settings", "contract", "features", "catalog", "data", "synthetic", "model", "serving", "monitoring",
+          "reporting")
 
 
 def module_file(module: str, root: Path = ROOT) -> Path | None:

@@ -70,6 +70,35 @@ def drift_summary(reports: Path) -> str:
             f"{' (prediction drift)' if drift.get('prediction_drift') else ''}.")
 
 
+HIGHER_IS_BETTER = {"auc": ("AUC", True), "business_cost": ("business cost per applicant", False)}
+
+
+def interval_summary(base: dict, head: dict) -> str:
+    """Each headline figure, base -> head, judged against the head's bootstrap interval (metrics.json
+    "intervals"): a move that leaves the base value inside that interval is reported as no change."""
+    lines = []
+    for key, (label, higher_is_better) in HIGHER_IS_BETTER.items():
+        interval = head.get("intervals", {}).get(key)
+        if key not in base or key not in head or interval is None:
+            continue
+        move = head[key] - base[key]
+        if interval["low"] <= base[key] <= interval["high"]:
+            verdict = "no change (within the interval)"
+        else:
+            verdict = "better" if (move > 0) == higher_is_better else "worse"
+        level = head["intervals"].get("confidence", 0.95)
+        lines.append(f"- {label}: {base[key]:.4f} -> {head[key]:.4f} ({move:+.4f}); head's {level:.0%} interval "
+                     f"[{interval['low']:.4f}, {interval['high']:.4f}]: **{verdict}**")
+    if not lines:
+        return "No interval to judge the moves by (metrics.json without intervals at the head)."
+    return "**Holdout figures against their bootstrap intervals**\n\n" + "\n".join(lines)
+
+
+def read_metrics(reports: Path) -> dict:
+    path = reports / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def metrics_diff(repo: Path, base_ref: str) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         base_dir, head_dir = Path(tmp) / "base", Path(tmp) / "head"
@@ -80,11 +109,12 @@ def metrics_diff(repo: Path, base_ref: str) -> str:
             small_run_commit(head_dir, "head")
             table = run(["dvc", "metrics", "diff", base, "--md", "--precision", "4"], head_dir)
             drift = drift_summary(head_dir / "reports")
+            verdicts = interval_summary(read_metrics(base_dir / "reports"), read_metrics(head_dir / "reports"))
         finally:
             for directory in (base_dir, head_dir):
                 subprocess.run(["git", "worktree", "remove", "--force", str(directory)], cwd=repo)
     header = f"### Metrics of this pull request against `{base_ref}`\n\nSmall synthetic run (tools/small_params.yaml)"
-    return f"{header}\n\n{table.strip() or 'No metric changed.'}\n\n{drift}\n"
+    return f"{header}\n\n{table.strip() or 'No metric changed.'}\n\n{verdicts}\n\n{drift}\n"
 
 
 def main() -> None:

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from scoring import contract
+from scoring import contract, features
 from scoring.data.io import InputError, find_table_file, read_raw_table, replaced_directory, to_storage_types
 from scoring.data.validation import ContractValidator, Finding, TableReport
 from scoring.settings import Paths
@@ -28,10 +31,17 @@ class ValidationFailed(Exception):
                          f"Full report: {report}")
 
 
+KAGGLE_SHARES = {"bureau": 0.86, "previous_application": 0.95, "credit_card_balance": 0.29}
+"""Share of applicants with rows in Kaggle's complete files (../shared/data/home-credit/SOURCE.md: bureau and cards
+measured on coherent10k and the full data, previous applications on the complete id range 100002-100999)."""
+POPULATIONS = ("application_train", "application_test")
+
+
 @dataclass
 class PrepareResult:
     reports: list[TableReport]
     key_coverage: dict[str, float]
+    applicant_coverage: dict[str, Any] = field(default_factory=dict)
 
 
 def missing_file_report(directory: Path, table: str) -> TableReport:
@@ -67,12 +77,13 @@ def prepare_tables(
             if report is not None:
                 reports.append(report)
                 coverage.update(report_coverage(table, staging, known))
-        write_report(reports, coverage, report_dir)
+        applicants = applicant_coverage(staging)
+        write_report(reports, coverage, report_dir, applicants)
         raise_on_errors(reports, report_dir)
         oracle = source / Paths.ORACLE
         if oracle.exists():
             shutil.copy(oracle, staging / Paths.ORACLE)
-    return PrepareResult(reports, coverage)
+    return PrepareResult(reports, coverage, applicants)
 
 
 def prepare_one(table: contract.Table, source: Path, staging: Path, validator: ContractValidator,
@@ -110,13 +121,65 @@ def raise_on_errors(reports: list[TableReport], report_dir: Path) -> None:
         raise ValidationFailed(errors, report_dir / Paths.VALIDATION_MD)
 
 
-def write_report(reports: list[TableReport], coverage: dict[str, float], report_dir: Path) -> None:
+def staged_columns(staging: Path, table: str, columns: list[str]) -> pd.DataFrame | None:
+    path = staging / f"{table}.parquet"
+    return pd.read_parquet(path, columns=columns) if path.exists() else None
+
+
+def applicant_coverage(staging: Path) -> dict[str, Any]:
+    """Per population (training and test applicants): how many applicants each history table has rows for, the
+    combinations of tables, and whose previous applications were not collected (features.history_coverage)."""
+    needed = {t: [features.KEY, "SK_ID_PREV"] if t in (*features.PREVIOUS_CHILDREN, "previous_application")
+              else [features.KEY] for t in (*features.COVERAGE_FLAGS, *features.PREVIOUS_CHILDREN)}
+    tables = {t: frame for t, cols in needed.items() if (frame := staged_columns(staging, t, cols)) is not None}
+    flags = features.history_coverage(tables)
+    out: dict[str, Any] = {"absent_tables": [t for t in features.COVERAGE_FLAGS if t not in tables]}
+    for population in POPULATIONS:
+        apps = staged_columns(staging, population, [features.KEY])
+        if apps is not None:
+            out[population] = population_coverage(flags.reindex(apps[features.KEY]).fillna(0.0))
+    return out
+
+
+def population_coverage(flags: pd.DataFrame) -> dict[str, Any]:
+    """Counts and shares of applicants with rows in each table, and the most frequent combinations of tables."""
+    n = len(flags)
+    share = (lambda count: round(count / n, 4)) if n else (lambda count: 0.0)
+    names = {name: table for table, name in features.COVERAGE_FLAGS.items() if name in flags}
+    tables = {table: {"applicants": int(flags[name].sum()), "share": share(flags[name].sum())}
+              for name, table in names.items()}
+    out = {"applicants": n, "tables": tables, "combinations": combinations(flags[list(names)], names)}
+    if features.PREVIOUS_NOT_COLLECTED in flags:
+        out["previous_not_collected"] = int(flags[features.PREVIOUS_NOT_COLLECTED].sum())
+    return out
+
+
+def combinations(flags: pd.DataFrame, names: dict[str, str], top: int = 8) -> dict[str, int]:
+    """The most frequent sets of tables with rows ("bureau + credit_card_balance": n), one code per applicant."""
+    codes = (flags.to_numpy(dtype="int64") << np.arange(flags.shape[1])).sum(axis=1)
+    counts = pd.Series(codes).value_counts().head(top)
+    label = {code: " + ".join(names[c] for i, c in enumerate(flags.columns) if code >> i & 1) or "none"
+             for code in counts.index}
+    return {label[code]: int(count) for code, count in counts.items()}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """The whole file or the old one: a report is never left half written (prepare's reports persist in DVC)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def write_report(reports: list[TableReport], coverage: dict[str, float], report_dir: Path,
+                 applicants: dict[str, Any] | None = None) -> None:
     """reports/validation.md for people, reports/validation.json for machines."""
     report_dir.mkdir(parents=True, exist_ok=True)
+    applicants = applicants or {}
     payload = {"passed": all(not r.errors for r in reports), "tables": [r.to_dict() for r in reports],
-               "key_coverage": coverage}
-    (report_dir / Paths.VALIDATION_JSON).write_text(json.dumps(payload, indent=1, default=str))
-    (report_dir / Paths.VALIDATION_MD).write_text(render_markdown(reports, coverage))
+               "key_coverage": coverage, "history_coverage": applicants}
+    write_atomically(report_dir / Paths.VALIDATION_JSON, json.dumps(payload, indent=1, default=str))
+    text = render_markdown(reports, coverage) + coverage_markdown(applicants)
+    write_atomically(report_dir / Paths.VALIDATION_MD, text)
 
 
 def render_markdown(reports: list[TableReport], coverage: dict[str, float]) -> str:
@@ -139,4 +202,36 @@ def render_markdown(reports: list[TableReport], coverage: dict[str, float]) -> s
     if coverage:
         lines += ["", "## Keys found in the parent table", "", "| foreign key | share found |", "| --- | ---: |"]
         lines += [f"| {k} | {v:.1%} |" for k, v in coverage.items()]
+    return "\n".join(lines) + "\n"
+
+
+COVERAGE_NOTE = (
+    "Which history tables have rows for each applicant: the model's HAS_* features (1 with rows, 0 without). A table "
+    "absent from the data was collected for nobody: its flag is left out rather than set to 0. The data can tell one "
+    "more thing: loans that an applicant's POS, instalment or card rows name but previous_application does not hold "
+    "mean their previous applications were not (all) collected (PREV_NOT_COLLECTED). It cannot tell whether an "
+    "applicant without bureau rows has no credit elsewhere or was never looked up at the bureau, nor the same for an "
+    "applicant without any Home Credit row: a share of applicants with rows far below Kaggle's complete files "
+    "suggests a table collected for part of the applicants only.")
+
+
+def coverage_markdown(applicants: dict[str, Any]) -> str:
+    present = [p for p in POPULATIONS if p in applicants]
+    if not present:
+        return ""
+    lines = ["", "## History coverage per applicant", "", COVERAGE_NOTE, "",
+             "| table | " + " | ".join(present) + " | Kaggle's complete files |",
+             "| --- |" + " ---: |" * (len(present) + 1)]
+    for table in features.COVERAGE_FLAGS:
+        cells = [f"{c['applicants']:,} ({c['share']:.1%})" if (c := applicants[p]["tables"].get(table)) else
+                 "absent" for p in present]
+        reference = f"{KAGGLE_SHARES[table]:.0%}" if table in KAGGLE_SHARES else ""
+        lines.append(f"| {table} | " + " | ".join(cells) + f" | {reference} |")
+    if any("previous_not_collected" in applicants[p] for p in present):
+        cells = [f"{applicants[p].get('previous_not_collected', 0):,}" for p in present]
+        lines.append("| previous applications not collected | " + " | ".join(cells) + " | |")
+    for p in present:
+        lines += ["", f"Combinations of tables ({p}, {applicants[p]['applicants']:,} applicants):", "",
+                  "| tables with rows | applicants |", "| --- | ---: |"]
+        lines += [f"| {combo} | {count:,} |" for combo, count in applicants[p]["combinations"].items()]
     return "\n".join(lines) + "\n"

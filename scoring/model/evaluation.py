@@ -1,4 +1,4 @@
-"""Held-out evaluation: discrimination, calibration, business cost, fairness, and the curves DVC plots."""
+"""Held-out evaluation: discrimination, calibration, business cost, and the curves DVC plots."""
 from __future__ import annotations
 
 from typing import Any
@@ -16,14 +16,28 @@ from sklearn.metrics import (
 )
 
 from scoring.model.cost import business_cost, cost_curve
-from scoring.settings import CostSettings
+from scoring.model.intervals import auc_interval, mean_interval
+from scoring.settings import CostSettings, IntervalSettings
 
-AGE_BANDS = [18, 30, 40, 50, 60, 100]
+
+def metric_intervals(y: np.ndarray, proba: np.ndarray, threshold: float, cost: CostSettings,
+                     p: IntervalSettings) -> dict[str, Any]:
+    """Bootstrap intervals (applicants drawn with replacement) of the AUC and of the cost per applicant at the
+    threshold: how far the same model could land on another holdout of this size."""
+    y = np.asarray(y).astype(bool)
+    refused = np.asarray(proba) >= threshold
+    costs = np.where(y & ~refused, cost.fn, 0.0) + np.where(~y & refused, cost.fp, 0.0)
+    return {"auc": auc_interval(y, proba, p.bootstrap, p.confidence, p.seed).rounded(),
+            "business_cost": mean_interval(costs, p.bootstrap, p.confidence, p.seed).rounded(),
+            "confidence": p.confidence, "draws": p.bootstrap}
 
 
-def holdout_metrics(y: np.ndarray, proba: np.ndarray, threshold: float, cost: CostSettings) -> dict[str, Any]:
+def holdout_metrics(y: np.ndarray, proba: np.ndarray, threshold: float, cost: CostSettings,
+                    intervals: IntervalSettings | None = None) -> dict[str, Any]:
+    """The holdout's figures at the threshold; with `intervals`, their bootstrap intervals under "intervals"."""
     refused = proba >= threshold
     tn, fp, fn, tp = confusion_matrix(y, refused, labels=[0, 1]).ravel()
+    extra = {} if intervals is None else {"intervals": metric_intervals(y, proba, threshold, cost, intervals)}
     return {
         "auc": round(float(roc_auc_score(y, proba)), 5),
         "pr_auc": round(float(average_precision_score(y, proba)), 5),
@@ -35,6 +49,7 @@ def holdout_metrics(y: np.ndarray, proba: np.ndarray, threshold: float, cost: Co
         "default_rate": round(float(np.mean(y)), 5),
         "confusion": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
         "n": int(len(y)),
+        **extra,
     }
 
 
@@ -56,27 +71,6 @@ def confusion_rows(y: np.ndarray, refused: np.ndarray) -> pd.DataFrame:
     label = np.array(["repaid", "defaulted"])
     decision = np.array(["granted", "refused"])
     return pd.DataFrame({"actual": label[np.asarray(y, dtype=int)], "decision": decision[refused.astype(int)]})
-
-
-def fairness(frame: pd.DataFrame, y: np.ndarray, refused: np.ndarray) -> pd.DataFrame:
-    """Approval, default and error rates by CODE_GENDER and by age band: gaps a lender must be able to justify."""
-    data = pd.DataFrame({
-        "CODE_GENDER": frame["CODE_GENDER"].astype("object").to_numpy(),
-        "age_band": pd.cut(frame["AGE_YEARS"].to_numpy(), AGE_BANDS, right=False).astype(str),
-        "y": y, "refused": refused,
-    })
-    rows = []
-    for attribute in ("CODE_GENDER", "age_band"):
-        for group, part in data.groupby(attribute, observed=True):
-            good, bad = part[part.y == 0], part[part.y == 1]
-            rows.append({
-                "attribute": attribute, "group": group, "n": len(part),
-                "approval_rate": round(1 - part.refused.mean(), 4),
-                "default_rate": round(part.y.mean(), 4),
-                "refused_good_clients": round(good.refused.mean(), 4) if len(good) else np.nan,
-                "granted_defaulters": round(1 - bad.refused.mean(), 4) if len(bad) else np.nan,
-            })
-    return pd.DataFrame(rows)
 
 
 def _thin(frame: pd.DataFrame, points: int = 500) -> pd.DataFrame:

@@ -29,8 +29,7 @@ def shap_waterfalls(explained: dict[str, dict[str, Any]], summary: Path) -> None
     for label, case in explained.items():
         title = (f"Applicant {case['SK_ID_CURR']} ({label}): probability {case['probability']:.3f}, "
                  f"{case['decision']}")
-        steps = [(reason["sentence"].split(" raises")[0].split(" lowers")[0], reason["contribution"])
-                 for reason in case["reasons"]]
+        steps = [(f"{reason['code']} {reason['text']}", reason["contribution"]) for reason in case["reasons"]]
         plots.waterfall_figure(steps, case["base"], case["raw"], title,
                                out / f"waterfall_{label}_{case['SK_ID_CURR']}.png")
     summary.write_text(json.dumps(explained, indent=1, default=str))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import joblib
@@ -22,6 +23,8 @@ class ScoringModel:
     version: str | None = None
     alias: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    history: Path | None = None
+    """The history lookup this model was registered with (None: the pipeline's, paths.history)."""
 
 
 def from_pipeline(paths: Paths) -> ScoringModel:
@@ -39,16 +42,20 @@ def numeric(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def from_registry(p: TrackingSettings) -> ScoringModel:
-    """models:/credit-scoring@champion with the threshold stored on that version."""
-    mlflow = tracking.setup(p)
+    """models:/credit-scoring@champion: the fitted model, threshold and history lookup registered with it (the files
+    its pyfunc carries, so the service and `mlflow models serve` score alike)."""
+    tracking.setup(p)
     from mlflow import MlflowClient
 
     version = MlflowClient().get_model_version_by_alias(tracking.MODEL_NAME, tracking.CHAMPION)
-    model = mlflow.sklearn.load_model(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
+    files = tracking.model_files(tracking.version_uri(version.version))
+    if missing := {"model", "threshold", "history"} - set(files):
+        raise FileNotFoundError(f"{tracking.version_uri(version.version)} lacks the artifact(s) {sorted(missing)}: "
+                                "not a whole scorer (registered before scoring.serving.registered_model?)")
+    threshold = float(json.loads(files["threshold"].read_text())["threshold"])
     metrics = MlflowClient().get_run(version.run_id).data.metrics if version.run_id else {}
-    return ScoringModel(model, float(version.tags["threshold"]),
-                        f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}", str(version.version),
-                        alias=tracking.CHAMPION, metrics=numeric(metrics))
+    return ScoringModel(joblib.load(files["model"]), threshold, tracking.champion_uri(), str(version.version),
+                        alias=tracking.CHAMPION, metrics=numeric(metrics), history=files["history"])
 
 
 def load_scoring_model(settings: Settings, prefer_registry: bool = True) -> ScoringModel:

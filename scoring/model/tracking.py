@@ -1,10 +1,12 @@
 """MLflow mirror of a pipeline run, and the `credit-scoring` registry with its champion / challenger aliases.
 
 reports/metrics.json stays the canonical record (DVC tracks it); MLflow gets a copy of the run: flattened params,
-metrics, reports, the model with its signature, the threshold, the git commit and the DVC experiment name.
-The `champion` alias moves to a new version only if that version has a lower business cost than the current
-champion on the same evaluation data: the champion is re-scored on this run's holdout, so the comparison is fair
-even when the data changed.
+metrics, reports, the registered model (the whole scorer: `scoring.serving.registered_model`, which the evaluate
+stage hands over as `log_model`, since this layer cannot import serving), the threshold, the git commit and the DVC
+experiment name. The `champion` alias moves to a new version only if that version has a lower business cost than
+the current champion on the same raw holdout: both are scored through their own registered model (raw applications
+in, decisions at each version's own threshold out, with each version's own history lookup), so the comparison is
+fair whatever features, data or threshold each was trained with.
 """
 from __future__ import annotations
 
@@ -14,8 +16,6 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from scoring.settings import TrackingSettings, rooted_uri
 
@@ -68,15 +68,16 @@ def setup(p: TrackingSettings) -> Any:
     return mlflow
 
 
-def log_run(p: TrackingSettings, params: dict[str, Any], metrics: dict[str, Any], model: Any, example: pd.DataFrame,
-            artifacts: list[Path], eval_cost: Callable[[Any, float], float]) -> dict[str, Any]:
-    """One MLflow run: params, metrics, artifacts, model (registered); then the alias decision."""
+def log_run(p: TrackingSettings, params: dict[str, Any], metrics: dict[str, Any], log_model: Callable[[], Any],
+            artifacts: list[Path], cost_of: Callable[[str], float], tags: dict[str, str] | None = None,
+            blocked: str | None = None) -> dict[str, Any]:
+    """One MLflow run: params, metrics, artifacts, the registered model (`log_model()`, in the run: MLflow's
+    ModelInfo); then the alias decision, `cost_of(model_uri)` being a version's business cost on this holdout.
+    `blocked` (why, e.g. a failed fairness gate) keeps the version from becoming champion."""
     mlflow = setup(p)
-    from mlflow.models import infer_signature
-
     with mlflow.start_run(run_name=os.environ.get("DVC_EXP_NAME") or None) as run:
         mlflow.set_tags({"git_commit": git_commit(), "dvc_experiment": os.environ.get("DVC_EXP_NAME", "workspace"),
-                         "model_family": getattr(model, "model_name", "")})
+                         **(tags or {})})
         mlflow.log_params(flatten(params))
         mlflow.log_metrics(numeric_metrics(metrics))
         for path in artifacts:
@@ -84,39 +85,65 @@ def log_run(p: TrackingSettings, params: dict[str, Any], metrics: dict[str, Any]
                 mlflow.log_artifacts(str(path), artifact_path=path.name)
             elif path.exists():
                 mlflow.log_artifact(str(path))
-        signature = infer_signature(example, model.predict_proba(example)[:, 1])
-        info = mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example.head(2),
-                                        registered_model_name=MODEL_NAME, serialization_format="cloudpickle")
-        version = info.registered_model_version
-    alias = assign_alias(version, metrics["business_cost"], metrics["threshold"], eval_cost)
+        version = log_model().registered_model_version
+    alias = assign_alias(version, metrics["threshold"], cost_of, blocked)
     logger.info("MLflow run %s, %s version %s -> %s (%s)", run.info.run_id, MODEL_NAME, version, alias,
                 resolve_uri(p))
     return {"run_id": run.info.run_id, "version": int(version), "alias": alias}
 
 
-def assign_alias(version: str | int, cost: float, threshold: float, eval_cost: Callable[[Any, float], float]) -> str:
-    """champion if this version beats the current champion's cost on this holdout, else challenger."""
-    import mlflow
+def version_uri(version: str | int) -> str:
+    return f"models:/{MODEL_NAME}/{version}"
+
+
+def champion_uri() -> str:
+    return f"models:/{MODEL_NAME}@{CHAMPION}"
+
+
+def assign_alias(version: str | int, threshold: float, cost_of: Callable[[str], float],
+                 blocked: str | None = None) -> str:
+    """champion if this version's cost on this holdout is below the current champion's on the same holdout, else
+    challenger. Each is scored through its own registered model. A `blocked` version (a failed gate: the reason,
+    kept as its `champion_blocked` tag) is challenger whatever its cost."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
+    cost = cost_of(version_uri(version))
     client.set_model_version_tag(MODEL_NAME, str(version), "threshold", str(threshold))
     client.set_model_version_tag(MODEL_NAME, str(version), "business_cost", str(cost))
+    if blocked:
+        client.set_model_version_tag(MODEL_NAME, str(version), "champion_blocked", blocked)
+        client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(version))
+        logger.warning("v%s stays challenger: %s", version, blocked)
+        return CHALLENGER
     try:
         current = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     except MlflowException:
         current = None
     if current is not None and str(current.version) != str(version):
         try:
-            champion = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
-            champion_cost = eval_cost(champion, float(current.tags.get("threshold", 0.5)))
-        except Exception as error:  # a champion that cannot score this data cannot stay champion
-            logger.warning("current champion (version %s) cannot be scored on this holdout: %s", current.version, error)
+            champion_cost = cost_of(champion_uri())
+        except Exception as error:  # a champion that cannot score raw applications cannot stay champion
+            logger.warning("current champion (version %s) cannot score this holdout: %s", current.version, error)
             champion_cost = float("inf")
+        client.set_model_version_tag(MODEL_NAME, str(version), "champion_cost_on_same_holdout", str(champion_cost))
         if champion_cost <= cost:
             client.set_registered_model_alias(MODEL_NAME, CHALLENGER, str(version))
-            logger.info("champion v%s keeps its place: cost %.4f <= %.4f", current.version, champion_cost, cost)
+            logger.info("champion v%s keeps its place: cost %.4f <= %.4f (v%s) on this holdout", current.version,
+                        champion_cost, cost, version)
             return CHALLENGER
+        logger.info("v%s becomes champion: cost %.4f < %.4f (v%s) on this holdout", version, cost, champion_cost,
+                    current.version)
     client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
     return CHAMPION
+
+
+def model_files(model_uri: str) -> dict[str, Path]:
+    """The files a registered scorer carries (its pyfunc artifacts: model, threshold, history), downloaded here."""
+    import mlflow
+    from mlflow.models import Model
+
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    spec = Model.load(str(local / "MLmodel")).flavors["python_function"].get("artifacts", {})
+    return {name: local / entry["path"] for name, entry in spec.items()}

@@ -1,16 +1,22 @@
-"""Candidate models, their comparison with GridSearchCV, out-of-fold scores and probability calibration.
+"""Candidate models, their honest comparison by repeated cross-validation, and probability calibration.
 
 Each candidate is an imbalanced-learn Pipeline: preprocessing (fitted inside each fold) -> optional sampler ->
 classifier, so that resampling and imputation never see the validation fold. Class imbalance is handled by class
-weights, random under-sampling or SMOTE, as params.yaml says. The chosen pipeline's out-of-fold scores feed an
-isotonic (or sigmoid) calibrator, so the final model's probabilities are calibrated and the threshold stage can work
-on honest out-of-fold probabilities.
+weights, random under-sampling or SMOTE, as params.yaml says.
+
+How a candidate is tuned: logistic regression and random forest by GridSearchCV on `cv_folds` folds (their small
+grids); XGBoost and LightGBM (`boosters`: the number of trees fitted by the library's own early-stopped CV) by
+`search_draws[search]` configurations drawn from their grids, each scored by one early-stopped library CV on the
+training rows. How they are compared: every tuned candidate is refitted on the same `oof_folds` x `oof_repeats`
+stratified folds; the fold AUCs give paired differences (Nadeau-Bengio corrected, `intervals.paired_difference`), and
+`choose` keeps the simplest candidate within `noise_se` standard errors of the best. Its out-of-fold scores, pooled
+over the repeats, feed an isotonic (or sigmoid) calibrator and the threshold stage.
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, get_args
 
 import numpy as np
@@ -18,6 +24,7 @@ import pandas as pd
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
 from imblearn.under_sampling import RandomUnderSampler
+from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
@@ -25,28 +32,40 @@ from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import (
+    GridSearchCV,
+    ParameterGrid,
+    ParameterSampler,
+    RepeatedStratifiedKFold,
+    StratifiedKFold,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from xgboost import XGBClassifier
 
+from scoring.model.boosters import EarlyStoppedLGBM, EarlyStoppedXGB
+from scoring.model.intervals import paired_difference
 from scoring.settings import Imbalance, ModelName, TrainSettings
 
 logger = logging.getLogger(__name__)
 MODELS: tuple[str, ...] = get_args(ModelName)
 IMBALANCE: tuple[str, ...] = get_args(Imbalance)
+SIMPLER_FIRST: tuple[str, ...] = ("logreg", "random_forest", "xgboost", "lightgbm")
+"""Within noise, the first of these is kept: fewer parameters, then fewer trees to serve and explain."""
+BOOSTED = ("xgboost", "lightgbm")
 
 
-def preprocessor(numeric: list[str], categorical: list[str], model: str) -> ColumnTransformer:
+def preprocessor(numeric: list[str], categorical: list[str], model: str, imbalance: str = "none"
+                 ) -> ColumnTransformer:
     """One-hot categories for every model; numeric columns imputed and scaled for the linear model, imputed for
-    the forest, left with their missing values for XGBoost (which learns where they go)."""
+    the forest and wherever SMOTE needs complete rows (it interpolates between neighbours), otherwise left with
+    their missing values for the boosted trees (each split learns where they go)."""
     categories = make_pipeline(
         SimpleImputer(strategy="constant", fill_value="missing"),
         OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.005, sparse_output=False),
     )
     if model == "logreg":
         numbers: Any = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler())
-    elif model == "random_forest":
+    elif model == "random_forest" or imbalance == "smote":
         numbers = SimpleImputer(strategy="median", add_indicator=True)
     else:
         numbers = "passthrough"
@@ -54,17 +73,26 @@ def preprocessor(numeric: list[str], categorical: list[str], model: str) -> Colu
                              verbose_feature_names_out=False)
 
 
-def classifier(model: str, imbalance: str, positive_share: float, seed: int, n_jobs: int) -> BaseEstimator:
-    weighted = imbalance == "class_weight"
+def classifier(model: str, p: TrainSettings, positive_share: float) -> BaseEstimator:
+    """The candidate with its default parameters (its grid in params.yaml overrides them)."""
+    weighted = p.imbalance == "class_weight"
     if model == "logreg":
         return LogisticRegression(max_iter=2000, class_weight="balanced" if weighted else None)
     if model == "random_forest":
-        return RandomForestClassifier(n_estimators=200, min_samples_leaf=20, n_jobs=n_jobs, random_state=seed,
+        return RandomForestClassifier(n_estimators=200, min_samples_leaf=20, n_jobs=p.n_jobs, random_state=p.seed,
                                       class_weight="balanced_subsample" if weighted else None)
     scale = (1 - positive_share) / positive_share if weighted else 1.0
-    return XGBClassifier(n_estimators=300, learning_rate=0.05, max_depth=4, subsample=0.8, colsample_bytree=0.5,
-                         tree_method="hist", n_jobs=n_jobs, random_state=seed, scale_pos_weight=scale,
-                         eval_metric="auc")
+    stopping = {"inner_folds": int(p.early_stopping["inner_folds"]), "patience": int(p.early_stopping["patience"]),
+                "n_estimators": int(p.early_stopping["max_rounds"])}
+    if model == "xgboost":
+        return EarlyStoppedXGB(**stopping, learning_rate=0.05, max_depth=3, min_child_weight=10, subsample=0.8,
+                               colsample_bytree=0.5, reg_lambda=5, tree_method="hist", n_jobs=p.n_jobs,
+                               random_state=p.seed, scale_pos_weight=scale, eval_metric="auc")
+    if model == "lightgbm":
+        return EarlyStoppedLGBM(**stopping, learning_rate=0.05, num_leaves=15, min_child_samples=60, subsample=0.8,
+                                subsample_freq=1, colsample_bytree=0.5, reg_lambda=5, n_jobs=p.n_jobs,
+                                random_state=p.seed, scale_pos_weight=scale, verbose=-1)
+    raise ValueError(f"train.models: unknown model {model!r}; choose among {MODELS}")
 
 
 def sampler(imbalance: str, seed: int) -> BaseEstimator | None:
@@ -77,11 +105,11 @@ def sampler(imbalance: str, seed: int) -> BaseEstimator | None:
 
 def build_pipeline(model: str, numeric: list[str], categorical: list[str], p: TrainSettings,
                    positive_share: float) -> Pipeline:
-    steps: list[tuple[str, Any]] = [("prep", preprocessor(numeric, categorical, model))]
+    steps: list[tuple[str, Any]] = [("prep", preprocessor(numeric, categorical, model, p.imbalance))]
     resampler = sampler(p.imbalance, p.seed)
     if resampler is not None:
         steps.append(("sampler", resampler))
-    steps.append(("model", classifier(model, p.imbalance, positive_share, p.seed, p.n_jobs)))
+    steps.append(("model", classifier(model, p, positive_share)))
     return Pipeline(steps)
 
 
@@ -90,67 +118,180 @@ def split_columns(X: pd.DataFrame) -> tuple[list[str], list[str]]:
     return [c for c in X.columns if c not in categorical], categorical
 
 
-def comparison_table(candidates: list[Candidate], chosen: Candidate) -> dict[str, Any]:
-    """What train reports: each candidate's cross-validated AUC and cost, and the model kept."""
-    return {
-        "chosen": chosen.model,
-        "models": {c.model: {"cv_auc": round(c.auc, 5), "cv_auc_std": round(c.auc_std, 5),
-                             "fit_seconds": round(c.fit_seconds, 1),
-                             "best_params": c.best_params} for c in candidates},
-    }
-
-
 @dataclass
 class Candidate:
     model: str
     best_params: dict[str, Any]
-    auc: float
+    auc: float                   # mean AUC over the repeated folds
     auc_std: float
     fit_seconds: float
     estimator: Pipeline
+    fold_auc: np.ndarray = field(default_factory=lambda: np.zeros(0))   # one per fold of the repeated CV
+    oof: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))    # repeats x rows, raw scores
+    rounds: list[int] = field(default_factory=list)                      # trees kept per fold (boosted)
+
+
+def folds_of(p: TrainSettings) -> RepeatedStratifiedKFold:
+    """The repeated folds every candidate is estimated on (the same for all: paired differences)."""
+    return RepeatedStratifiedKFold(n_splits=p.oof_folds, n_repeats=p.oof_repeats, random_state=p.seed + 1)
+
+
+def fold_index(y: np.ndarray, p: TrainSettings) -> np.ndarray:
+    """repeats x rows: the fold in which each row was scored, per repeat."""
+    out = np.zeros((p.oof_repeats, len(y)), dtype=np.int64)
+    for i, (_, test) in enumerate(folds_of(p).split(np.zeros(len(y)), y)):
+        out[i // p.oof_folds, test] = i % p.oof_folds
+    return out
+
+
+def repeated_cv(pipe: Pipeline, X: pd.DataFrame, y: np.ndarray, p: TrainSettings, name: str
+                ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(AUC per fold, raw out-of-fold scores repeats x rows, trees kept per fold) on `folds_of(p)`."""
+    oof, aucs, rounds = np.zeros((p.oof_repeats, len(y))), [], []
+    splits = list(folds_of(p).split(X, y))
+    for i, (train, test) in enumerate(splits):
+        fitted = clone(pipe).fit(X.iloc[train], y[train])
+        oof[i // p.oof_folds, test] = fitted.predict_proba(X.iloc[test])[:, 1]
+        aucs.append(roc_auc_score(y[test], oof[i // p.oof_folds, test]))
+        rounds.extend([int(fitted.named_steps["model"].inner_rounds_)] if name in BOOSTED else [])
+        logger.info("%s: fold %d/%d AUC %.4f", name, i + 1, len(splits), aucs[-1])
+    return np.asarray(aucs), oof, rounds
+
+
+def grid_of(model: str, p: TrainSettings) -> dict[str, list[Any]]:
+    return {f"model__{k}": list(v) for k, v in p.grids.get(model, {}).items()}
+
+
+def grid_search(pipe: Pipeline, model: str, X: pd.DataFrame, y: np.ndarray, p: TrainSettings) -> dict[str, Any]:
+    """The best grid point of a small grid (logreg, random forest) by GridSearchCV's AUC on `cv_folds` folds."""
+    grid = grid_of(model, p)
+    if not grid or len(ParameterGrid(grid)) == 1:
+        return {k: v[0] for k, v in grid.items()}
+    folds = StratifiedKFold(p.cv_folds, shuffle=True, random_state=p.seed)
+    search = GridSearchCV(pipe, grid, cv=folds, scoring="roc_auc", refit=False, n_jobs=1, error_score="raise")
+    search.fit(X, y)
+    return search.cv_results_["params"][int(np.argmax(search.cv_results_["mean_test_score"]))]
+
+
+def boosted_search(pipe: Pipeline, model: str, X: pd.DataFrame, y: np.ndarray, p: TrainSettings) -> dict[str, Any]:
+    """`search_draws[search]` configurations of the grid, each scored by the library's own early-stopped CV on
+    the training rows (one CV per draw: no refit): the anchor (each list's first value), then random draws. The
+    sampler is left out of this step: resampled rows would fall on both sides of the inner folds; the repeated CV
+    that follows applies it inside each fold."""
+    grid = grid_of(model, p)
+    if not grid:
+        return {}
+    draws = min(int(p.search_draws[p.search]), len(ParameterGrid(grid)))
+    anchor = {k: v[0] for k, v in grid.items()}
+    sampled = [c for c in ParameterSampler(grid, n_iter=draws, random_state=p.seed) if c != anchor]
+    configurations = [anchor, *sampled][:draws]
+    Xt = clone(pipe.named_steps["prep"]).fit_transform(X, y)
+    scored = []
+    for i, config in enumerate(configurations):
+        booster = clone(pipe).set_params(**config).named_steps["model"]
+        rounds, auc = booster.inner_cv(Xt, y)
+        scored.append((auc, rounds))
+        logger.info("%s search %d/%d: inner AUC %.4f at %d rounds with %s", model, i + 1, draws, auc, rounds,
+                    {k.removeprefix("model__"): v for k, v in config.items()})
+    best = int(np.argmax([auc for auc, _ in scored]))
+    kept = {} if p.early_stopping_each_fold else {"model__rounds": scored[best][1]}
+    return {**configurations[best], **kept}
+
+
+def tune_and_estimate(model: str, X: pd.DataFrame, y: np.ndarray, p: TrainSettings) -> Candidate:
+    """A candidate tuned on the training rows, then estimated on the repeated folds."""
+    started = time.perf_counter()
+    pipe = build_pipeline(model, *split_columns(X), p, float(np.mean(y)))
+    tune = boosted_search if model in BOOSTED else grid_search
+    best = tune(pipe, model, X, y, p)
+    pipe = pipe.set_params(**best)
+    aucs, oof, rounds = repeated_cv(pipe, X, y, p, model)
+    candidate = Candidate(model, {k.removeprefix("model__"): v for k, v in best.items()}, float(aucs.mean()),
+                          float(aucs.std(ddof=1)) if len(aucs) > 1 else 0.0, time.perf_counter() - started, pipe,
+                          aucs, oof, rounds)
+    logger.info("%s: repeated-CV AUC %.4f ± %.4f with %s (%.0f s)", model, candidate.auc, candidate.auc_std,
+                candidate.best_params, candidate.fit_seconds)
+    return candidate
 
 
 def compare_models(X: pd.DataFrame, y: np.ndarray, p: TrainSettings) -> list[Candidate]:
-    """GridSearchCV of every candidate on the same stratified folds, scored by AUC.
+    """Every candidate of `train.models`, tuned and estimated on the same repeated stratified folds.
 
     The business cost of each candidate is computed by the threshold stage from their out-of-fold scores, so
     that a change of costs re-runs the threshold and what follows, not the training.
     """
-    numeric, categorical = split_columns(X)
-    folds = StratifiedKFold(p.cv_folds, shuffle=True, random_state=p.seed)
-    results = []
-    for model in p.models:
-        pipe = build_pipeline(model, numeric, categorical, p, float(np.mean(y)))
-        grid = {f"model__{k}": v for k, v in p.grids.get(model, {}).items()}
-        search = GridSearchCV(pipe, grid, cv=folds, scoring="roc_auc", refit=False, n_jobs=1, error_score="raise")
-        started = time.perf_counter()
-        search.fit(X, y)
-        best = int(np.argmax(search.cv_results_["mean_test_score"]))
-        chosen_grid = search.cv_results_["params"][best]
-        candidate = Candidate(model, {k.removeprefix("model__"): v for k, v in chosen_grid.items()},
-                              float(search.cv_results_["mean_test_score"][best]),
-                              float(search.cv_results_["std_test_score"][best]), time.perf_counter() - started,
-                              pipe.set_params(**chosen_grid))
-        logger.info("%s: CV AUC %.4f ± %.4f with %s (%.0f s)", model, candidate.auc, candidate.auc_std,
-                    candidate.best_params, candidate.fit_seconds)
-        results.append(candidate)
-    return results
+    unknown = sorted(set(p.models) - set(MODELS))
+    if unknown:
+        raise ValueError(f"train.models in params.yaml: unknown {unknown}; choose among {MODELS}")
+    return [tune_and_estimate(model, X, y, p) for model in p.models]
+
+
+def difference(a: Candidate, b: Candidate, p: TrainSettings) -> dict[str, float]:
+    """a - b of the fold AUCs, with its corrected standard error."""
+    d = paired_difference(a.fold_auc, b.fold_auc, 1 / p.oof_folds)
+    return {"mean": round(d.mean, 5), "se": round(d.se, 5), "t": round(float(d.t), 2)}
 
 
 def choose(candidates: list[Candidate], p: TrainSettings) -> Candidate:
-    """The model params.yaml forces, or the best cross-validated AUC."""
+    """The model params.yaml forces; else, among the candidates whose AUC is within `noise_se` corrected standard
+    errors of the best one's, the simplest (SIMPLER_FIRST): a gain smaller than the noise is no gain."""
     if p.model != "auto":
-        return next(c for c in candidates if c.model == p.model)
-    return max(candidates, key=lambda c: c.auc)
+        forced = [c for c in candidates if c.model == p.model]
+        if not forced:
+            raise ValueError(f"train.model is {p.model!r} but train.models {list(p.models)} does not hold it")
+        return forced[0]
+    best = max(candidates, key=lambda c: c.auc)
+    within = [c for c in candidates if c is best or difference(best, c, p)["t"] < p.noise_se]
+    return min(within, key=lambda c: SIMPLER_FIRST.index(c.model))
 
 
-def out_of_fold_scores(candidates: list[Candidate], X: pd.DataFrame, y: np.ndarray, p: TrainSettings) -> pd.DataFrame:
-    """Raw out-of-fold probability of every candidate (one column each), on the same folds."""
-    folds = StratifiedKFold(p.oof_folds, shuffle=True, random_state=p.seed + 1)
-    return pd.DataFrame({
-        c.model: cross_val_predict(clone(c.estimator), X, y, cv=folds, method="predict_proba")[:, 1]
-        for c in candidates
-    }, index=X.index)
+def rank_blend(candidates: list[Candidate], y: np.ndarray, p: TrainSettings) -> dict[str, Any] | None:
+    """The mean rank of the two best candidates' out-of-fold scores, fold by fold, against the best alone: a
+    blend is worth serving only if its gain is beyond the noise (it is reported, not served)."""
+    if len(candidates) < 2:
+        return None
+    first, second = sorted(candidates, key=lambda c: -c.auc)[:2]
+    folds = fold_index(y, p)
+    aucs = []
+    for repeat in range(p.oof_repeats):
+        for k in range(p.oof_folds):
+            rows = folds[repeat] == k
+            blend = rankdata(first.oof[repeat, rows]) + rankdata(second.oof[repeat, rows])
+            aucs.append(roc_auc_score(y[rows], blend))
+    d = paired_difference(np.asarray(aucs), first.fold_auc, 1 / p.oof_folds)
+    return {"members": [first.model, second.model], "cv_auc": round(float(np.mean(aucs)), 5),
+            "gain": round(d.mean, 5), "se": round(d.se, 5), "beyond_noise": bool(d.t >= p.noise_se),
+            "served": False}
+
+
+def comparison_table(candidates: list[Candidate], chosen: Candidate, p: TrainSettings,
+                     blend: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What train reports: each candidate's repeated-CV AUC, its paired difference with the best, the model kept
+    and why."""
+    best = max(candidates, key=lambda c: c.auc)
+    return {
+        "chosen": chosen.model,
+        "protocol": {"folds": p.oof_folds, "repeats": p.oof_repeats, "noise_se": p.noise_se, "search": p.search,
+                     "rule": "the simplest model within noise_se corrected standard errors of the best AUC"},
+        "best_auc": best.model,
+        "models": {c.model: {"cv_auc": round(c.auc, 5), "cv_auc_std": round(c.auc_std, 5),
+                             "vs_best": difference(c, best, p), "fit_seconds": round(c.fit_seconds, 1),
+                             "trees": int(np.median(c.rounds) * 1.1) if c.rounds else None,
+                             "best_params": c.best_params} for c in candidates},
+        "blend": blend,
+    }
+
+
+def out_of_fold_scores(candidates: list[Candidate], y: np.ndarray, p: TrainSettings) -> pd.DataFrame:
+    """Every candidate's raw out-of-fold score, one row per applicant and repeat: `row` (the applicant's position),
+    `repeat`, `fold`, TARGET and `raw_<model>`."""
+    folds = fold_index(y, p)
+    rows = np.tile(np.arange(len(y)), p.oof_repeats)
+    frame = pd.DataFrame({"row": rows, "repeat": np.repeat(np.arange(p.oof_repeats), len(y)),
+                          "fold": folds.ravel(), "TARGET": np.tile(y, p.oof_repeats)})
+    for c in candidates:
+        frame[f"raw_{c.model}"] = c.oof.ravel()
+    return frame
 
 
 class CalibratedScorer(BaseEstimator, ClassifierMixin):
@@ -196,13 +337,27 @@ def calibrate(calibrator: Any, raw: np.ndarray) -> np.ndarray:
 
 def fit_final(chosen: Candidate, raw_oof: np.ndarray, X: pd.DataFrame, y: np.ndarray, p: TrainSettings
               ) -> tuple[CalibratedScorer, np.ndarray]:
-    """Calibrator fitted on the chosen model's out-of-fold scores; pipeline refitted on all rows.
+    """Calibrator fitted on the chosen model's out-of-fold scores pooled over the repeats (`raw_oof`: repeats x
+    rows); pipeline refitted on all rows.
 
-    Returns the final model and its calibrated out-of-fold probabilities (the threshold stage's input).
+    Returns the final model and its calibrated out-of-fold probabilities (repeats x rows, the threshold's input).
     """
-    calibrator = fit_calibrator(raw_oof, y, p.calibration)
-    logger.info("out-of-fold AUC of %s: %.4f", chosen.model, roc_auc_score(y, raw_oof))
+    raw_oof = np.atleast_2d(raw_oof)
+    pooled_y = np.tile(y, len(raw_oof))
+    calibrator = fit_calibrator(raw_oof.ravel(), pooled_y, p.calibration)
+    logger.info("out-of-fold AUC of %s, pooled over %d repeats: %.4f", chosen.model, len(raw_oof),
+                roc_auc_score(pooled_y, raw_oof.ravel()))
     pipeline = clone(chosen.estimator).fit(X, y)
     model = CalibratedScorer(pipeline, calibrator, chosen.model)
     model.reference_ = np.asarray(pipeline.named_steps["prep"].transform(X), dtype=float).mean(axis=0)
-    return model, calibrate(calibrator, raw_oof)
+    model.quantiles_ = reference_quantiles(X)
+    return model, calibrate(calibrator, raw_oof.ravel()).reshape(raw_oof.shape)
+
+
+def reference_quantiles(X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each numeric input's percentiles 0, 1, ..., 100 over the training applicants: a reason says where an
+    applicant's value lies among them ("External score 2 is low (0.41, 27th percentile)")."""
+    numeric = X.select_dtypes("number")
+    numeric = numeric.loc[:, numeric.notna().any().to_numpy()]
+    grid = np.nanquantile(numeric.to_numpy(dtype=float), np.linspace(0, 1, 101), axis=0)
+    return {name: grid[:, j] for j, name in enumerate(numeric.columns)}

@@ -13,6 +13,14 @@ with the same reference in three ways:
 
 Kaggle's sentinels (DAYS_EMPLOYED = 365243, REGION_RATING = -1) are codes, not amounts: they count as missing, and
 each field's missing share is reported beside its test (Evidently's tests look at the values present only).
+
+Whatever a log holds, the tests see only values the data contract accepts: a value it refuses (beyond the field's
+plausible range, NaN or infinite, not whole where whole numbers are due, an unknown category, text where a number is
+due) is counted per field, its share reported (`out_of_contract`) and flagged above `drift.out_of_contract_share` as
+a data-quality signal, and read as missing before any distance, PSI or score: one 1.8e308 would otherwise fill a
+histogram's range (Evidently's bins fail on it) and move every distance. The production log is read as a seeded
+sample of `drift.sample_size` rows drawn while reading (memory bounded whatever its size); its section says which
+time window and how many rows it covers.
 """
 from __future__ import annotations
 
@@ -20,7 +28,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +38,13 @@ import pandas as pd
 from scoring import contract, features
 from scoring.model import tracking
 from scoring.monitoring import drift_plots
-from scoring.monitoring.production_log import LoggedApplicants, production_details, read_production_log
+from scoring.monitoring.production_log import (
+    LoggedApplicants,
+    contract_breaches,
+    production_details,
+    read_production_log,
+    without_breaches,
+)
 from scoring.monitoring.psi import psi
 from scoring.serving.engine import ScoringEngine
 from scoring.settings import DriftSettings, Paths, TrackingSettings
@@ -52,6 +66,9 @@ class Population:
     fields: pd.DataFrame
     features: pd.DataFrame
     probability: np.ndarray
+    out_of_contract: Mapping[str, float] = field(default_factory=dict)
+    """Share of each application field's values the data contract refuses (read as missing here); fields with none
+    left out."""
 
 
 def checked(p: DriftSettings) -> DriftSettings:
@@ -77,6 +94,19 @@ def typed_applicants(frame: pd.DataFrame, names: Sequence[str] | None = None) ->
         else:
             out[col.name] = pd.to_numeric(values, errors="coerce").astype("float64")
     return pd.DataFrame(out, index=frame.index)
+
+
+def within_contract(apps: pd.DataFrame, counted: Mapping[str, int] | None = None, rows: int | None = None
+                    ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The contract's application columns of `apps` with every value the contract refuses read as missing, and the
+    share refused per field: counted here, or `counted` over `rows` (the production log counts over every row it
+    read, not only the sample)."""
+    typed = typed_applicants(apps)
+    breaches = contract_breaches(typed)
+    if counted is None:
+        counted, rows = {name: int(bad.sum()) for name, bad in breaches.items()}, len(typed)
+    shares = {name: _number(count / rows, 6) for name, count in sorted(counted.items()) if count and rows}
+    return without_breaches(typed, breaches), shares
 
 
 def application_fields(apps: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -195,6 +225,9 @@ def compare(reference: Population, current: Population, top: Sequence[str], p: D
         logger.warning("drift: only %d current rows: a field's distance near its threshold may be sampling noise "
                        "(many-category fields most); the PSI of the model features is steadier", len(current.fields))
     snapshot, columns = column_drift(reference.fields, current.fields, p)
+    for record in columns:
+        record["out_of_contract_reference"] = reference.out_of_contract.get(record["column"], 0.0)
+        record["out_of_contract_current"] = current.out_of_contract.get(record["column"], 0.0)
     psi_rows = feature_psi(reference.features, current.features, top, p)
     n_drifted = sum(c["drifted"] for c in columns)
     share = n_drifted / len(columns) if columns else 0.0
@@ -207,18 +240,29 @@ def compare(reference: Population, current: Population, top: Sequence[str], p: D
         **prediction_drift(reference.probability, current.probability, p),
         "drifted_columns": [c["column"] for c in columns if c["drifted"]],
         "drifted_features": [r["feature"] for r in psi_rows if r["drifted"]],
+        **data_quality(current, p),
         "columns": columns, "features_psi": psi_rows,
     }
     return snapshot, section
 
 
-def population(engine: ScoringEngine, apps: pd.DataFrame, p: DriftSettings) -> tuple[Population, pd.DataFrame]:
-    """A seeded sample of these applicants, scored by the engine as the service scores them (their history by
+def data_quality(current: Population, p: DriftSettings) -> dict[str, Any]:
+    """The fields with values the contract refuses: every one with its share, those above the setting flagged."""
+    flagged = [name for name, share in current.out_of_contract.items() if share > p.out_of_contract_share]
+    return {"out_of_contract": dict(current.out_of_contract), "out_of_contract_fields": flagged,
+            "data_quality_drift": int(bool(flagged))}
+
+
+def population(engine: ScoringEngine, apps: pd.DataFrame, p: DriftSettings, counted: Mapping[str, int] | None = None,
+               rows: int | None = None) -> tuple[Population, pd.DataFrame]:
+    """A seeded sample of these applicants, the values the contract refuses read as missing (their shares: counted
+    on the sample, or `counted` of `rows`), scored by the engine as the service scores them (their history by
     SK_ID_CURR, none when it is missing); also returns the sample."""
     sample = subsample(apps, p.sample_size, p.seed)
-    scores = engine.score_table(sample, explain=False)
-    return Population(application_fields(sample, p.columns), scores.feature_frame(engine.columns),
-                      scores.probability), sample
+    clean, shares = within_contract(sample, counted, rows)
+    scores = engine.score_table(clean, explain=False)
+    return Population(application_fields(clean, p.columns), scores.feature_frame(engine.columns),
+                      scores.probability, shares), sample
 
 
 def load_reference(paths: Paths, engine: ScoringEngine, p: DriftSettings) -> Population:
@@ -239,11 +283,11 @@ def load_test(paths: Paths, engine: ScoringEngine, p: DriftSettings) -> Populati
 
 
 def load_production(log: LoggedApplicants, engine: ScoringEngine, p: DriftSettings) -> Population | None:
-    """Logged applicants re-scored by the same model as the reference, so that a move of the scores is the data's,
-    not a model change."""
+    """Logged applicants (the reader's sample) re-scored by the same model as the reference, so that a move of the
+    scores is the data's, not a model change; the shares out of contract are the reader's, over every row."""
     if log.applicants.empty:
         return None
-    return population(engine, typed_applicants(log.applicants), p)[0]
+    return population(engine, log.applicants, p, log.out_of_contract, log.rows_logged)[0]
 
 
 def load_engine(paths: Paths) -> ScoringEngine:
@@ -268,13 +312,15 @@ def build_report(paths: Paths, p: DriftSettings, out_dir: Path) -> dict[str, Any
     Returns drift.json's content: the application_test section at the top level, the production log's section
     under `production` (`{"rows": 0}` while the service has logged nothing).
     """
+    log = read_production_log(paths.production, max_rows=p.sample_size, seed=p.seed)  # first: its peak is alone
+    details = production_details(log) if log.files else None
     engine = load_engine(paths)
     reference = load_reference(paths, engine, p)
     top = top_features(read_importance(paths.shap_importance), engine.columns, p.psi_top_features)
-    log = read_production_log(paths.production)
-    currents = {name: current for name, current in (
-        ("test", load_test(paths, engine, p)), ("production", load_production(log, engine, p)))
-        if current is not None}
+    production = load_production(log, engine, p)
+    del log  # its raw rows: only the population is needed from here (memory)
+    currents = {name: current for name, current in (("test", load_test(paths, engine, p)), ("production", production))
+                if current is not None}
     if not currents:
         raise FileNotFoundError(f"nothing to compare with the training applicants: no application_test in "
                                 f"{paths.prepared} and no scored applicant in {paths.production}")
@@ -283,13 +329,13 @@ def build_report(paths: Paths, p: DriftSettings, out_dir: Path) -> dict[str, Any
         if len(current.fields) < p.min_rows:
             logger.warning("drift: %s has %d rows, fewer than drift.min_rows = %d: not tested", SECTIONS[name],
                            len(current.fields), p.min_rows)
-            sections[name] = {"rows": len(current.fields)}
+            sections[name] = {"rows": len(current.fields), **data_quality(current, p)}
             del currents[name]
             continue
         snapshot, sections[name] = compare(reference, current, top, p)
         snapshot.save_html(str(out_dir / HTML[name]))
-    if "production" in sections:
-        sections["production"].update(production_details(log))
+    if details is not None:
+        sections["production"] = {**sections.get("production", {"rows": 0}), **details}
     write_figures(paths, reference, currents, {name: sections[name] for name in currents}, p, out_dir)
     return {**sections.get("test", {"rows": 0}), "production": sections.get("production", {"rows": 0})}
 
@@ -314,7 +360,9 @@ def summary_line(report: Mapping[str, Any]) -> str:
                          f"drifted{' (dataset drift)' if section['dataset_drift'] else ''} "
                          f"{section['drifted_columns']}, {section['n_psi_drifted']} model feature(s) with PSI over "
                          f"the threshold, prediction PSI {section['prediction_psi']:.3f}, mean probability "
-                         f"{section['mean_probability_reference']:.3f} -> {section['mean_probability_current']:.3f}")
+                         f"{section['mean_probability_reference']:.3f} -> {section['mean_probability_current']:.3f}"
+                         + (f", values out of contract in {section['out_of_contract_fields']}"
+                            if section["out_of_contract_fields"] else ""))
     return "; ".join(parts)
 
 

@@ -49,15 +49,18 @@ import atexit
 import fcntl
 import gzip
 import io
+import json
 import logging
 import os
 import re
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -65,6 +68,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from scoring import contract
@@ -77,6 +81,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 LOG_FIELDS = ("ts", "model_version", "probability", "decision", "traffic")
 APPLICATION = contract.table("application_test")
+APPLICATION_NAMES = frozenset(APPLICATION.names)
 COLUMNS = [*APPLICATION.names, *LOG_FIELDS]
 NUMBERS = {*(c.name for c in APPLICATION.columns if c.is_numeric), "probability"}
 LINES, ARROW = ".jsonl.gz", ".arrows"
@@ -89,6 +94,9 @@ GZIP_LEVEL = 1
 Ray Serve's batching writes 16 lines at once (level 6: 237 B at 28 us, 206 B at 20 us): the log is on the hot path."""
 READ_BYTES = 1 << 20
 LINES_PER_CHUNK = 20_000
+CHUNK_ROWS, CHUNK_LINES = 20_000, 5_000
+"""Rows the reader gathers, across files, before it makes one frame of them: Arrow rows, parsed JSON lines (a dict of
+about 100 fields is about 8 KB)."""
 SCHEMA = pa.schema([pa.field(c.name, pa.float64() if c.is_numeric else pa.string()) for c in APPLICATION.columns]
                    + [pa.field("ts", pa.string()), pa.field("model_version", pa.string()),
                       pa.field("probability", pa.float64()), pa.field("decision", pa.string()),
@@ -351,12 +359,22 @@ class ProductionLog:
 class LoggedApplicants:
     applicants: pd.DataFrame
     """Contract application columns (numbers float64) plus ts, model_version, probability, decision and traffic, one
-    row per scored applicant of production traffic (all of them, or the sample `max_rows` asked for)."""
+    row per scored applicant of production traffic (all of them, or the sample `max_rows` asked for), as logged: a value
+    that is not a number where one is due is missing, the others are kept (the values the contract refuses are counted
+    in `out_of_contract`)."""
     files: int
     skipped_lines: int
     """Lines, record batches or files that could not be read (a write cut short), skipped."""
     rows_logged: int | None = None
     """Production rows in the log, before any sampling."""
+    left_out: int = 0
+    """Rows of test or preview traffic (or of an unknown kind), not read."""
+    first_ts: str | None = None
+    last_ts: str | None = None
+    """The time window of the production rows (all of them, not only the sample), ISO 8601 in UTC."""
+    out_of_contract: dict[str, int] = field(default_factory=dict)
+    """Per application field, the production values the data contract refuses (see `contract_breaches`, and a value
+    that is not a number where a number is due), counted over every production row read."""
 
 
 def raw_blocks(path: Path) -> Iterator[bytes]:
@@ -397,11 +415,19 @@ def line_chunks(path: Path) -> Iterator[list[bytes]]:
 
 
 def parse_line(line: bytes) -> dict[str, Any]:
-    entry = orjson.loads(line)
-    applicant = entry["applicant"]
-    if not isinstance(applicant, dict):
-        raise TypeError(f"'applicant' is a {type(applicant).__name__}, not an object")
-    return {**applicant, **{k: entry.get(k) for k in LOG_FIELDS}}
+    """One logged applicant: its fields and the log's five. A line orjson refuses is read again by the standard
+    library, which takes what other writers may have written: NaN and Infinity (kept as text, so not numbers),
+    1e999 (infinite), integers beyond 64 bits."""
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        try:
+            entry = json.loads(line, parse_constant=str)
+        except (ValueError, RecursionError):
+            raise error from None
+    if not isinstance(entry, dict) or not isinstance(entry["applicant"], dict):
+        raise TypeError("not an object with an 'applicant' object")
+    return {**entry["applicant"], **{k: entry.get(k) for k in LOG_FIELDS}}
 
 
 def line_records(path: Path) -> Iterator[tuple[list[dict[str, Any]], int]]:
@@ -417,7 +443,7 @@ def line_records(path: Path) -> Iterator[tuple[list[dict[str, Any]], int]]:
                     records.append(parse_line(line))
                 except (orjson.JSONDecodeError, KeyError, TypeError) as error:
                     skipped += 1
-                    logger.warning("%s:%d: not a scored applicant (%s): skipped", path, number, error)
+                    logger.warning("%s:%d: not a scored applicant (%s): skipped", path, number, str(error)[:200])
             read += len(lines)
             yield records, skipped
     except zlib.error as error:
@@ -434,69 +460,259 @@ def read_log_lines(path: Path) -> tuple[list[dict[str, Any]], int]:
     return records, skipped
 
 
-def arrow_frames(path: Path) -> Iterator[tuple[pd.DataFrame, int]]:
+def arrow_batches(path: Path) -> Iterator[tuple[pa.RecordBatch | None, int]]:
     """Record batches of an Arrow stream; one cut short (a writer still writing, or killed) ends it, counted."""
     if path.stat().st_size == 0:
         return  # made, nothing written yet
     with pa.OSFile(str(path)) as source:
         try:
             for batch in pa.ipc.open_stream(source):
-                yield batch.to_pandas(), 0
+                yield batch, 0
         except (pa.ArrowException, OSError) as error:
             logger.warning("%s: a record batch cut short (%s): skipped", path, error)
-            yield pd.DataFrame(), 1
+            yield None, 1
 
 
-def parquet_frames(path: Path) -> Iterator[tuple[pd.DataFrame, int]]:
+def parquet_batches(path: Path) -> Iterator[tuple[pa.RecordBatch | None, int]]:
     """An older per-request batch file, in slices."""
     try:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=65536):
-            yield batch.to_pandas(), 0
+            yield batch, 0
     except (pa.ArrowException, OSError) as error:
         logger.warning("%s: not a readable Parquet file (%s): skipped", path, error)
-        yield pd.DataFrame(), 1
+        yield None, 1
 
 
-def file_frames(path: Path) -> Iterator[tuple[pd.DataFrame, int]]:
-    """Any log file as frames of scored applicants (the log's columns) and the entries skipped."""
-    if path.name.endswith((".jsonl", ".jsonl.gz")):
-        frames = ((pd.DataFrame.from_records(records), bad) for records, bad in line_records(path))
-    else:
-        frames = arrow_frames(path) if path.suffix == ARROW else parquet_frames(path)
-    for frame, bad in frames:
-        yield shaped(frame), bad
+def as_numbers(values: pd.Series) -> np.ndarray:
+    """float64; what is not a number (text, a list, an object) becomes NaN, an integer beyond any float infinite."""
+    if values.dtype != object:
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    try:
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    except OverflowError:  # an integer beyond float64 (the standard library's JSON reads 10**400 exactly)
+        return np.array([float_or_nan(v) for v in values], dtype="float64")
 
 
-def shaped(frame: pd.DataFrame) -> pd.DataFrame:
-    """The log's columns in one shape whatever the file: numbers float64, the others objects."""
-    out = frame.reindex(columns=COLUMNS)
-    for name in COLUMNS:
-        out[name] = (pd.to_numeric(out[name], errors="coerce").astype("float64") if name in NUMBERS
-                     else out[name].astype(object))
+def float_or_nan(value: Any) -> float:
+    if isinstance(value, int | float):
+        try:
+            return float(value)
+        except OverflowError:
+            return np.inf if value > 0 else -np.inf
+    return np.nan
+
+
+def shaped(frame: pd.DataFrame, columns: list[str] = COLUMNS, junk: Counter | None = None) -> pd.DataFrame:
+    """The log's columns (all, or `columns`) in one shape whatever the file: numbers float64, the others objects. A
+    value that is not a number in a number column becomes missing, counted per field in `junk` when given."""
+    out = {}
+    for name in columns:
+        if name not in frame:
+            out[name] = np.full(len(frame), np.nan) if name in NUMBERS else np.full(len(frame), None, dtype=object)
+        elif name in NUMBERS:
+            out[name] = as_numbers(frame[name])
+            if junk is not None and frame[name].dtype == object:
+                junk[name] += int((frame[name].notna().to_numpy() & np.isnan(out[name])).sum())
+        else:
+            out[name] = frame[name].to_numpy(dtype=object)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def records_frame(records: list[dict[str, Any]], columns: list[str], junk: Counter) -> pd.DataFrame:
+    """Parsed JSON lines in the log's shape (`shaped`'s), column by column: no frame of dicts on the way (each
+    record completed with None, its values taken at once, the rows transposed)."""
+    template, take = dict.fromkeys(columns), itemgetter(*columns)
+    rows = [take({**template, **record}) for record in records]
+    out = {}
+    for name, values in zip(columns, zip(*rows) if len(columns) > 1 else [[row] for row in rows]):
+        if name not in NUMBERS:
+            out[name] = pd.Series(values, dtype=object).to_numpy()
+            continue
+        try:
+            numbers = np.array(values, dtype="float64")
+            if numbers.ndim != 1:
+                raise ValueError("a list where a number is due")
+        except (ValueError, TypeError, OverflowError):  # text, lists, objects, integers beyond float64
+            series = pd.Series(values, dtype=object)
+            numbers = as_numbers(series)
+            junk[name] += int((series.notna().to_numpy() & np.isnan(numbers)).sum())
+        out[name] = numbers
+    return pd.DataFrame(out, index=pd.RangeIndex(len(records)))
+
+
+def contract_breaches(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per application column of `frame`, the values present that the data contract refuses: a number NaN-free but
+    infinite, outside the plausible range (Kaggle's sentinels allowed), or not whole where whole numbers are due; a
+    category that is not one of the contract's (or not text). Missing values break nothing."""
+    out = {}
+    for name in frame.columns:
+        if name not in APPLICATION_NAMES:
+            continue
+        col = APPLICATION.column(name)
+        if col.kind == "category":
+            values = frame[name]
+            text = values.map(type).eq(str).to_numpy()
+            out[name] = values.notna().to_numpy() & ~(text & values.where(text).isin(col.categories).to_numpy())
+        else:
+            out[name] = number_breaches(frame[name].to_numpy(dtype="float64"), col)
     return out
+
+
+def number_breaches(values: np.ndarray, col: contract.Column) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values)
+        if col.min is not None:
+            bad |= values < col.min
+        if col.max is not None:
+            bad |= values > col.max
+        if col.sentinel is not None:
+            bad &= values != col.sentinel
+        if col.whole:
+            bad |= np.isfinite(values) & (values != np.floor(values))
+    return bad
+
+
+def without_breaches(frame: pd.DataFrame, breaches: dict[str, np.ndarray]) -> pd.DataFrame:
+    """`frame` with the refused values read as missing (NaN for numbers, None for categories); only the columns
+    changed are copied."""
+    out = frame.copy(deep=False)
+    for name, bad in breaches.items():
+        if bad.any():
+            out[name] = frame[name].mask(bad, np.nan if name in NUMBERS else None)
+    return out
+
+
+def is_production(traffic: pd.Series) -> np.ndarray:
+    return (traffic.isna() | (traffic == PRODUCTION)).to_numpy()  # older logs have no traffic: production
+
+
+def utc_times(values: pd.Series) -> pd.Series:
+    """ISO 8601 times as UTC timestamps (a time without a zone is taken as UTC); anything else NaT."""
+    text = values.where(values.map(type).eq(str))
+    return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+
+
+class LogScan:
+    """The production rows of a log folder, read file by file and handed over in frames of about `CHUNK_ROWS` rows:
+    the rows of small files are gathered first (a rotated log holds thousands of small files; the cost of one is a
+    read, not a frame). Test and preview traffic is dropped before it is decoded into columns; each field is checked
+    against the data contract and its refused values counted. Counts what it read."""
+
+    def __init__(self, directory: Path, columns: list[str] = COLUMNS):
+        self.paths = log_files(Path(directory))
+        self.columns = list(dict.fromkeys([*columns, "ts"]))
+        self.skipped = self.left_out = self.production = 0
+        self.first: pd.Timestamp | None = None
+        self.last: pd.Timestamp | None = None
+        self.out_of_contract: Counter = Counter()
+        self.records: list[dict[str, Any]] = []
+        self.batches: list[pa.RecordBatch] = []
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        for path in self.paths:
+            yield from (self.lines(path) if path.name.endswith((".jsonl", ".jsonl.gz")) else self.tables(path))
+        yield from self.flush_records(0)
+        yield from self.flush_batches(0)
+
+    def lines(self, path: Path) -> Iterator[pd.DataFrame]:
+        for records, bad in line_records(path):
+            self.skipped += bad
+            kept = [r for r in records if r.get("traffic") is None or r.get("traffic") == PRODUCTION]
+            self.left_out += len(records) - len(kept)
+            self.records += kept
+            yield from self.flush_records(CHUNK_LINES)
+
+    def tables(self, path: Path) -> Iterator[pd.DataFrame]:
+        for batch, bad in arrow_batches(path) if path.suffix == ARROW else parquet_batches(path):
+            self.skipped += bad
+            if batch is not None and batch.num_rows:
+                self.batches.append(batch)
+            if sum(b.num_rows for b in self.batches) >= CHUNK_ROWS or (batch is not None and
+                                                                      not batch.schema.equals(SCHEMA)):
+                yield from self.flush_batches(1)
+
+    def flush_records(self, at_least: int) -> Iterator[pd.DataFrame]:
+        if self.records and len(self.records) >= at_least:
+            records, self.records = self.records, []
+            yield self.accepted(records_frame(records, self.columns, self.out_of_contract))
+
+    def flush_batches(self, at_least: int) -> Iterator[pd.DataFrame]:
+        """Gathered record batches; the log's own ones (its schema) as one table, older ones one by one."""
+        if not self.batches or sum(b.num_rows for b in self.batches) < at_least:
+            return
+        batches, self.batches = self.batches, []
+        ours = [b for b in batches if b.schema.equals(SCHEMA)]
+        tables = ([pa.Table.from_batches(ours)] if ours else []) + [pa.Table.from_batches([b]) for b in batches
+                                                                     if not b.schema.equals(SCHEMA)]
+        for table in tables:
+            yield self.accepted(shaped(self.production_table(table).to_pandas(), self.columns, self.out_of_contract))
+
+    def production_table(self, table: pa.Table) -> pa.Table:
+        """Production rows only, the NaN of float columns counted (to pandas, NaN and null are both missing)."""
+        if "traffic" in table.column_names:
+            traffic = table["traffic"].cast(pa.string())
+            keep = pc.fill_null(pc.equal(traffic, PRODUCTION), True)
+            self.left_out += table.num_rows - pc.sum(keep).as_py() if table.num_rows else 0
+            table = table.filter(keep)
+        for name in table.column_names:
+            if name in APPLICATION_NAMES and pa.types.is_floating(table[name].type):
+                self.out_of_contract[name] += pc.sum(pc.is_nan(table[name])).as_py() or 0
+        return table
+
+    def accepted(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Production rows of a frame in the log's shape, their refused values counted (`without_breaches` reads
+        them as missing)."""
+        if "traffic" in frame:
+            production = is_production(frame["traffic"])
+            self.left_out += int((~production).sum())
+            frame = frame[production] if not production.all() else frame
+        breaches = contract_breaches(frame)
+        self.out_of_contract.update({name: int(bad.sum()) for name, bad in breaches.items() if bad.any()})
+        times = utc_times(frame["ts"]).dropna()
+        if len(times):
+            self.first = min(times.min(), self.first) if self.first is not None else times.min()
+            self.last = max(times.max(), self.last) if self.last is not None else times.max()
+        self.production += len(frame)
+        return frame
+
+    def window(self) -> tuple[str | None, str | None]:
+        return tuple(t.isoformat(timespec="milliseconds") if t is not None else None for t in (self.first, self.last))
 
 
 class RowSample:
     """Production rows kept while reading: all of them, or (with `max_rows`) a uniform sample without replacement,
-    seeded: each row draws a random key and the `max_rows` smallest keys are kept, chunk after chunk."""
+    seeded: each row draws a random key and the `max_rows` smallest keys are kept, chunk after chunk. Once it holds
+    `max_rows` rows, a row whose key is above the largest kept can never be in the sample: it is dropped at once."""
 
     def __init__(self, max_rows: int | None, seed: int):
         self.max_rows, self.rng = max_rows, np.random.default_rng(seed)
         self.frames: list[pd.DataFrame] = []
-        self.kept, self.seen = 0, 0
+        self.kept, self.seen, self.bound = 0, 0, 1.0
 
     def add(self, frame: pd.DataFrame) -> None:
+        n = len(frame)
+        if self.max_rows is not None and n:
+            keys, order = self.rng.random(n), np.arange(self.seen, self.seen + n)
+            below = keys < self.bound
+            frame = (frame if below.all() else frame[below]).assign(_key=keys[below], _order=order[below])
+        self.seen += n
         if frame.empty:
             return
-        if self.max_rows is not None:
-            frame = frame.assign(_key=self.rng.random(len(frame)), _order=np.arange(self.seen, self.seen + len(frame)))
         self.frames.append(frame)
-        self.seen, self.kept = self.seen + len(frame), self.kept + len(frame)
-        if self.max_rows is not None and self.kept > 2 * self.max_rows + 65536:
-            self.frames, self.kept = [self.smallest()], self.max_rows
+        self.kept += len(frame)
+        if self.max_rows is not None and self.kept > self.max_rows + CHUNK_ROWS:
+            self.frames = [self.smallest()]
+            self.kept, self.bound = len(self.frames[0]), float(self.frames[0]["_key"].max())
 
     def smallest(self) -> pd.DataFrame:
-        return pd.concat(self.frames, ignore_index=True).nsmallest(self.max_rows, "_key")
+        """The `max_rows` rows of smallest keys, in the order they were read: each frame is cut at the key of rank
+        `max_rows` before the frames are joined (no copy of the rows left out)."""
+        keys = np.concatenate([frame["_key"].to_numpy() for frame in self.frames])
+        cutoff = np.partition(keys, self.max_rows - 1)[self.max_rows - 1] if len(keys) > self.max_rows else np.inf
+        kept = [frame[frame["_key"].to_numpy() <= cutoff] for frame in self.frames]
+        self.frames = []
+        out = pd.concat(kept, ignore_index=True)
+        return out if len(out) <= self.max_rows else out.nsmallest(self.max_rows, "_key").sort_values("_order")
 
     def rows(self) -> pd.DataFrame:
         """The rows kept, in the order they were read."""
@@ -504,29 +720,27 @@ class RowSample:
             return pd.DataFrame(columns=COLUMNS)
         if self.max_rows is None:
             return pd.concat(self.frames, ignore_index=True)
-        return self.smallest().sort_values("_order").drop(columns=["_key", "_order"]).reset_index(drop=True)
+        return self.smallest().drop(columns=["_key", "_order"]).reset_index(drop=True)
 
 
-def is_production(frame: pd.DataFrame) -> pd.Series:
-    return frame["traffic"].isna() | (frame["traffic"] == PRODUCTION)  # older logs have no traffic: production
-
-
-def read_production_log(directory: Path, max_rows: int | None = None, seed: int = 0) -> LoggedApplicants:
+def read_production_log(directory: Path, max_rows: int | None = None, seed: int = 0,
+                        columns: list[str] | None = None) -> LoggedApplicants:
     """The production traffic the scoring service logged in `directory`, every format (see the module), file by
     file and chunk by chunk; with `max_rows`, a seeded uniform sample of at most that many rows (memory bounded
-    by it). Absent or empty: no rows."""
-    paths = log_files(Path(directory))
-    sample, skipped, left_out = RowSample(max_rows, seed), 0, 0
-    for path in paths:
-        for frame, bad in file_frames(path):
-            production = is_production(frame)
-            sample.add(frame[production])
-            skipped, left_out = skipped + bad, left_out + int((~production).sum())
-    applicants = sample.rows()
-    logger.info("production log %s: %d scored applicants in %d file(s)%s (%d of test or preview traffic left out), "
-                "%d entries skipped", directory, sample.seen, len(paths),
-                f", {len(applicants)} kept" if len(applicants) < sample.seen else "", left_out, skipped)
-    return LoggedApplicants(applicants, len(paths), skipped, sample.seen)
+    by it); with `columns`, only these (and ts). Values the data contract refuses are counted (see
+    `LoggedApplicants`). Absent or empty: no rows."""
+    scan, sample = LogScan(Path(directory), columns or COLUMNS), RowSample(max_rows, seed)
+    for frame in scan.frames():
+        sample.add(frame)
+    applicants, seen = sample.rows(), sample.seen
+    first, last = scan.window()
+    breaches = {name: count for name, count in sorted(scan.out_of_contract.items()) if count}
+    logger.info("production log %s: %d scored applicants in %d file(s)%s from %s to %s (%d of test or preview "
+                "traffic left out), %d entries skipped, %d value(s) out of contract", directory, seen,
+                len(scan.paths), f", {len(applicants)} kept" if len(applicants) < seen else "", first, last,
+                scan.left_out, scan.skipped, sum(breaches.values()))
+    return LoggedApplicants(applicants, len(scan.paths), scan.skipped, seen, scan.left_out, first, last,
+                            breaches)
 
 
 def _share(value: float) -> float | None:
@@ -534,13 +748,13 @@ def _share(value: float) -> float | None:
 
 
 def production_details(log: LoggedApplicants) -> dict[str, Any]:
-    """What the service itself said: files, skipped lines, model versions, logged probabilities and decisions."""
+    """What the log covers and what the service itself said: files, rows logged (and sampled), test traffic left
+    out, skipped lines, the time window, model versions, logged probabilities and decisions."""
     frame = log.applicants
     logged = pd.to_numeric(frame["probability"], errors="coerce")
-    timestamps = frame["ts"].dropna().astype(str)
-    return {"files": log.files, "skipped_lines": log.skipped_lines,
-            "model_versions": sorted({str(v) for v in frame["model_version"].dropna()}),
-            "first_ts": timestamps.min() if len(timestamps) else None,
-            "last_ts": timestamps.max() if len(timestamps) else None,
-            "mean_probability_logged": _share(logged.mean()) if logged.notna().any() else None,
-            "refused_share": _share((frame["decision"] == "refused").mean())}
+    logged = logged[np.isfinite(logged) & logged.between(0, 1)]
+    return {"files": log.files, "rows_logged": log.rows_logged, "rows_left_out": log.left_out,
+            "skipped_lines": log.skipped_lines, "first_ts": log.first_ts, "last_ts": log.last_ts,
+            "model_versions": sorted({str(v)[:40] for v in frame["model_version"].dropna()})[:20],
+            "mean_probability_logged": _share(logged.mean()) if len(logged) else None,
+            "refused_share": _share((frame["decision"] == "refused").mean()) if len(frame) else None}

@@ -20,6 +20,7 @@ from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE
 from pptx.util import Inches
 
+from scoring import catalog
 from scoring.contract import DAYS_SENTINEL
 from scoring.features import field_family
 from scoring.reporting.reports import CI_WORKFLOW, Reports, load_reports
@@ -73,9 +74,14 @@ def approval_gaps(fairness: pd.DataFrame) -> list[tuple[float, str]]:
 def headline_table(r: Reports) -> pd.DataFrame:
     """The holdout metrics of metrics.json, as shown on the results slide."""
     m = r.metrics
-    rows = [("AUC", f"{m['auc']:.4f}"), ("PR-AUC (average precision)", f"{m['pr_auc']:.4f}"),
+    spans = m.get("intervals", {})
+
+    def with_span(key: str) -> str:  # metrics.json's figure, with its bootstrap interval where there is one
+        return interval_text({**spans[key], "value": m[key]}, 4) if key in spans else f"{m[key]:.4f}"
+
+    rows = [("AUC [95% bootstrap]", with_span("auc")), ("PR-AUC (average precision)", f"{m['pr_auc']:.4f}"),
             ("Brier score", f"{m['brier']:.4f}"), ("Threshold", f"{m['threshold']:.3f}"),
-            ("Business cost / applicant", f"{m['business_cost']:.4f}"),
+            ("Business cost / applicant", with_span("business_cost")),
             ("Business cost at 0.5", f"{m['business_cost_at_0_5']:.4f}"), ("Approval rate", pct(m["approval_rate"]))]
     if "oracle_auc" in m:
         rows.append(("Oracle AUC (generator's true risk)", f"{m['oracle_auc']:.4f}"))
@@ -85,9 +91,14 @@ def headline_table(r: Reports) -> pd.DataFrame:
 def comparison_table(r: Reports) -> tuple[pd.DataFrame, int]:
     """train.json's candidates with threshold.json's lowest out-of-fold cost; and the chosen model's row."""
     rows = []
+    costs = r.threshold.get("models_cost", {})
     for name, result in r.train["models"].items():
+        versus = result.get("vs_best")
+        cost = costs.get(name, {}).get("min_cost")
         rows.append({"model": name, "CV AUC": f"{result['cv_auc']:.4f} ± {result['cv_auc_std']:.4f}",
-                     "lowest OOF cost": f"{r.threshold['models_min_cost'].get(name, float('nan')):.4f}",
+                     "vs best (± se)": f"{versus['mean']:+.4f} ± {versus['se']:.4f}" if versus else "",
+                     "lowest OOF cost": interval_text(cost, 3) if cost else
+                     f"{r.threshold['models_min_cost'].get(name, float('nan')):.4f}",
                      "fit (s)": f"{result['fit_seconds']:.0f}",
                      "best parameters": ", ".join(f"{k}={v}" for k, v in result["best_params"].items())})
     chosen = list(r.train["models"]).index(r.train["chosen"])
@@ -175,19 +186,23 @@ def slide_comparison(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Model comparison: same folds, AUC and business cost",
                       [r.source(r.paths.train_report), r.source(r.paths.threshold_json), "params.yaml (train)"])
     table, chosen = comparison_table(r)
-    bottom = add_table(slide, table, Box(0.5, 1.4, 12.33, 2.0), size=13, widths=[1.7, 2.0, 1.8, 0.9, 5.93],
-                       bold_rows=[chosen])
+    bottom = add_table(slide, table, Box(0.5, 1.4, 12.33, 2.0), size=12,
+                       widths=[1.4, 1.6, 1.5, 2.0, 0.7, 5.13], bold_rows=[chosen])
     train = r.settings.train
-    why = "best cross-validated AUC" if train.model == "auto" else "forced by params.yaml (train.model)"
-    add_text(slide, Box(0.5, bottom + 0.7, 12.33, 6.9 - bottom - 0.7), [
+    why = (f"the simplest within {train.noise_se:g} corrected standard errors of the best AUC"
+           if train.model == "auto" else "forced by params.yaml (train.model)")
+    blend = r.train.get("blend")
+    add_text(slide, Box(0.5, bottom + 0.5, 12.33, 6.9 - bottom - 0.5), [
         ("Kept:", f"{r.train['chosen']} ({why}), in bold above."),
-        ("Protocol:", f"GridSearchCV on {train.cv_folds} stratified folds; class imbalance handled by "
-                      f"'{train.imbalance}' inside each fold, never before the split."),
-        ("Business view:", "lowest cost each candidate reaches on its own out-of-fold scores, at its best "
-                           "threshold."),
-        ("Calibration:", f"{train.calibration}, fitted on the kept model's {train.oof_folds}-fold "
-                         "out-of-fold scores."),
-    ], size=16)
+        ("Protocol:", f"{train.oof_folds} stratified folds x {train.oof_repeats} repeats, the same for every "
+                      f"candidate; boosted trees early-stopped on inner folds, '{train.search}' search; "
+                      f"'{train.imbalance}' inside each fold."),
+        ("Business view:", "lowest cost each candidate reaches on its own pooled out-of-fold scores, with its "
+                           "95% bootstrap interval."),
+        *([("Blend:", f"{' + '.join(blend['members'])} {blend['gain']:+.4f} AUC (se {blend['se']:.4f}): "
+                      f"{'beyond the noise' if blend['beyond_noise'] else 'within the noise, not kept'}.")]
+          if blend else []),
+    ], size=14)
 
 
 def slide_threshold(deck: Any, r: Reports) -> None:
@@ -196,12 +211,18 @@ def slide_threshold(deck: Any, r: Reports) -> None:
     add_picture(slide, r.path(r.paths.cost_curve_png), Box(0.4, 1.3, 8.0, 5.6))
     t = r.threshold
     saving = 1 - t["oof_business_cost"] / t["oof_business_cost_at_0_5"]
+    oof_cost = interval_text(t["oof_business_cost_interval"], 4) if "oof_business_cost_interval" in t else \
+        f"{t['oof_business_cost']:.4f}"
     add_text(slide, Box(8.7, 1.5, 4.2, 5.4), [
-        ("Threshold:", f"{t['threshold']:.3f} on the calibrated probability of default."),
-        ("Cost:", f"{t['oof_business_cost']:.4f} per applicant, against {t['oof_business_cost_at_0_5']:.4f} "
-                  f"at 0.5 ({pct(saving)} less)."),
+        ("Threshold:", f"{t['threshold']:.3f} on the calibrated probability of default"
+                       + (f" (per CV repeat: {', '.join(f'{v:.3f}' for v in t['threshold_by_repeat'])}; "
+                          f"calibrated ideal fp/(fp+fn) = {t['calibrated_threshold']:.3f})."
+                          if "threshold_by_repeat" in t else ".")),
+        ("Cost:", f"{oof_cost} per applicant, against {t['oof_business_cost_at_0_5']:.4f} at 0.5 "
+                  f"({pct(saving)} less)."),
         ("Approval rate:", f"{pct(t['oof_approval_rate'])} of applicants."),
-        ("No leakage:", "chosen on out-of-fold probabilities of the training applicants; the holdout is not used."),
+        ("No leakage:", "chosen on out-of-fold probabilities of the training applicants, pooled over the CV "
+                        "repeats; the holdout is not used."),
     ], size=16)
 
 
@@ -269,8 +290,7 @@ def slide_one_applicant(deck: Any, r: Reports) -> None:
                       [r.source(r.paths.local_explanations),
                        r.source(r.paths.waterfall_png("borderline", applicant))])
     add_picture(slide, r.path(r.paths.waterfall_png("borderline", applicant)), Box(0.3, 1.2, 7.6, 5.75))
-    reasons = [f"{x['feature']} = {format_value(x['value'])} ({signed(x['contribution'], 3)})"
-               for x in case["reasons"][:5]]
+    reasons = [f"{reason_words(x)} ({signed(x['contribution'], 3)})" for x in case["reasons"][:5]]
     add_text(slide, Box(8.1, 1.3, 4.8, 1.3), [
         ("Probability of default:", f"{case['probability']:.3f} against a threshold of "
                                     f"{r.metrics['threshold']:.3f}: {case['decision']}."),
@@ -278,6 +298,14 @@ def slide_one_applicant(deck: Any, r: Reports) -> None:
     add_text(slide, Box(8.1, 2.5, 4.8, 0.4), ["Top reasons (contribution to the raw score)"], size=14,
              bullets=False, color=NAVY)
     add_text(slide, Box(8.1, 3.0, 4.8, 3.9), reasons, size=13)
+
+
+def reason_words(reason: dict[str, Any]) -> str:
+    """A reason as the applicant is told it: its code and sentence from the catalogue ("R02 Employed for 1.9 years
+    (short)"); the catalogue's label and the value for a record written before reasons had words."""
+    if reason.get("text"):
+        return f"{reason['code']} {reason['text']}"
+    return f"{catalog.label(reason['feature'])} = {format_value(reason['value'])}"
 
 
 def signed(value: float, digits: int) -> str:
@@ -296,7 +324,7 @@ def slide_three_applicants(deck: Any, r: Reports) -> None:
                       [r.source(r.paths.local_explanations), r.source(r.paths.lime_png("*", "*"))])
     rows = [{"case": label, "SK_ID_CURR": case["SK_ID_CURR"], "probability": f"{case['probability']:.3f}",
              "decision": case["decision"],
-             "top three reasons (SHAP)": ", ".join(f"{x['feature']} ({signed(x['contribution'], 2)})"
+             "top three reasons (SHAP)": "; ".join(f"{reason_words(x)} ({signed(x['contribution'], 2)})"
                                                    for x in case["reasons"][:3])}
             for label, case in r.local.items()]
     add_table(slide, pd.DataFrame(rows), Box(0.5, 1.35, 12.33, 1.6), size=12, widths=[1.3, 1.4, 1.3, 1.1, 7.23])
@@ -314,14 +342,15 @@ def slide_fairness(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Fairness check: approval and errors by group", [r.source(r.paths.fairness_csv)])
     f = r.fairness
     table = pd.DataFrame({"attribute": f.attribute, "group": f.group, "n": f.n.map("{:,}".format),
-                          "approved": f.approval_rate.map(pct), "default rate": f.default_rate.map(pct),
-                          "good refused": f.refused_good_clients.map(pct),
-                          "defaulters granted": f.granted_defaulters.map(pct)})
-    add_table(slide, table, Box(0.5, 1.35, 8.55, 4.0), size=13, widths=[1.8, 1.1, 0.8, 1.35, 1.05, 1.05, 1.4])
+                          "approved": f.approval_rate.map(pct), "ratio": f.approval_ratio.map("{:.2f}".format),
+                          "default rate": f.default_rate.map(pct), "good refused": f.good_refused_share.map(pct),
+                          "calibration gap": f.calibration_gap.map("{:+.3f}".format)})
+    add_table(slide, table, Box(0.5, 1.35, 8.55, 4.0), size=13, widths=[1.6, 0.9, 0.8, 1.1, 0.8, 1.05, 1.1, 1.2])
     add_text(slide, Box(9.3, 1.3, 3.55, 5.6), [
         *(sentence for _, sentence in approval_gaps(f)),
-        "To check: do the gaps follow the groups' default rates, and are the error rates comparable? CODE_GENDER "
-        "and age are model inputs and must be reviewed before production use.",
+        "Gated (reports/fairness.json, params.yaml fairness): for gender, the four-fifths rule on approval, the gap "
+        "in good clients refused and calibration; for age bands, calibration. Gender is never a model input; age "
+        "is, as a measured risk factor. A failed gate keeps the model from becoming champion.",
     ], size=13)
 
 
@@ -425,6 +454,36 @@ def slide_drift(deck: Any, r: Reports) -> None:
     add_picture(slide, r.path(r.paths.column_drift_png), Box(6.8, 1.3, 6.0, 5.65))
 
 
+def interval_text(figure: dict[str, float], digits: int = 3) -> str:
+    return f"{figure['value']:.{digits}f} [{figure['low']:.{digits}f}, {figure['high']:.{digits}f}]"
+
+
+def slide_performance(deck: Any, r: Reports) -> None:
+    """Realised performance once outcomes arrived (the performance stage): the verdict a script gates on."""
+    slide = new_slide(deck, "Realised performance: repayment outcomes against training",
+                      [r.source(r.paths.performance_json), r.source(r.paths.metrics_json), "params.yaml (performance)"])
+    perf = r.performance or {"verdict": "not measured", "overall": {"n": 0}, "reasons": []}
+    overall, training = perf["overall"], perf.get("training", {})
+    lines: list[str | tuple[str, str]] = [
+        ("Verdict:", f"{perf['verdict'].replace('_', ' ')}"
+                     + (f" ({'; '.join(perf['reasons'])})" if perf["reasons"] else ".")),
+        ("Outcomes:", f"{overall['n']:,} scored applicants with a known outcome ({perf.get('outcomes', 0):,} "
+                      f"received, `dvc repro performance` joins them to the production log)."),
+    ]
+    if "auc" in overall:
+        lines += [("AUC:", f"{interval_text(overall['auc'])}, training {training.get('auc') or 0:.3f}."),
+                  ("Business cost:", f"{interval_text(overall['business_cost'])} per applicant, training "
+                                     f"{training.get('business_cost') or 0:.3f}."),
+                  ("Approval rate:", f"{pct(overall['approval_rate']['value'])}, training "
+                                     f"{pct(training.get('approval_rate') or 0)}."),
+                  ("Calibration:", f"observed / predicted default rate {interval_text(overall['calibration'], 2)} "
+                                   "(1 at training).")]
+    add_text(slide, Box(0.5, 1.4, 6.1, 5.5), lines, size=14)
+    figure = r.root / r.paths.performance_png
+    if figure.exists():
+        add_picture(slide, figure, Box(6.8, 1.3, 6.0, 5.65))
+
+
 def slide_limits(deck: Any, r: Reports) -> None:
     slide = new_slide(deck, "Limits and next steps", [r.source(r.paths.metrics_json), r.source(r.paths.fairness_csv),
                                                       "params.yaml"])
@@ -450,7 +509,7 @@ def slide_limits(deck: Any, r: Reports) -> None:
 SLIDES: tuple[Callable[[Any, Reports], None], ...] = (
     slide_title, slide_context, slide_data, slide_features, slide_comparison, slide_threshold, slide_results,
     slide_discrimination, slide_calibration, slide_global_explanations, slide_one_applicant,
-    slide_three_applicants, slide_fairness, slide_mlops, slide_serving, slide_drift, slide_limits,
+    slide_three_applicants, slide_fairness, slide_mlops, slide_serving, slide_drift, slide_performance, slide_limits,
 )
 
 

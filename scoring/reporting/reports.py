@@ -27,6 +27,8 @@ class Reports:
     importance: pd.Series
     calibration: pd.DataFrame
     drift: dict[str, Any]
+    performance: dict[str, Any] | None
+    """The performance stage's verdict on realised outcomes (`reports/performance.json`), when it has run."""
     serving: dict[str, Any] | None
     """bench/serve.py's figures (`reports/serving.json`), when the benchmark has been run; never made up."""
     stages: dict[str, str]
@@ -73,6 +75,8 @@ def load_reports(settings: Settings, root: Path = Path(".")) -> Reports:
         importance=importance["mean_abs_shap"],
         calibration=pd.read_csv(existing(root / paths.calibration_csv)),
         drift=read_json(paths.drift_json),
+        performance=(json.loads((root / paths.performance_json).read_text())
+                     if (root / paths.performance_json).exists() else None),
         serving=json.loads((root / paths.serving_json).read_text()) if (root / paths.serving_json).exists() else None,
         stages={name: (written[0] if written else "") for name, written in
                 dvc_outputs(yaml.safe_load(existing(root / "dvc.yaml").read_text()), settings.paths).items()},

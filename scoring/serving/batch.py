@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.reasons <= settings.reasons.max:
         parser.error(f"--reasons must be from 0 to {settings.reasons.max}")
     model = load_scoring_model(settings, prefer_registry=not args.no_registry)
-    history = load_history(args.history_dir, settings.paths.history)
+    history = load_history(args.history_dir, model.history or settings.paths.history)
     try:
         scores, problems = score_applicants(read_applicants(args.input), history, model, args.reasons,
                                             progress=True)

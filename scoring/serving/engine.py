@@ -41,6 +41,7 @@ class Scores:
     contributions: np.ndarray | None  # n x fields (None when not explained)
     fields: list[str]
     values: dict[str, np.ndarray]     # the model's input columns (the features)
+    quantiles: Mapping[str, np.ndarray] | None = None  # the training applicants' percentiles (model.quantiles_)
 
     def __len__(self) -> int:
         return len(self.probability)
@@ -63,7 +64,7 @@ class Scores:
             if k > 0:
                 raise ValueError("these scores were computed without explanations (explain=False)")
             return top_reasons(np.zeros((len(self), 0)), [], {}, 0)
-        return top_reasons(self.contributions, self.fields, self.values, k)
+        return top_reasons(self.contributions, self.fields, self.values, k, self.quantiles)
 
     def feature_frame(self, columns: list[str]) -> pd.DataFrame:
         """The features of these applicants, as the model saw them, indexed by SK_ID_CURR."""
@@ -125,7 +126,7 @@ class ScoringEngine:
         values = {name: columns[name] for name in self.columns}
         refused = None if self.threshold is None else probability >= self.threshold
         return Scores(ids, probability, refused, np.zeros(len(X), dtype=bool), self.explainer.raw_of(uncalibrated),
-                      contributions, self.fields, values)
+                      contributions, self.fields, values, getattr(self.model, "quantiles_", None))
 
     def calibrated(self, raw: np.ndarray) -> np.ndarray:
         """The calibrator's mapping; isotonic regression read directly off its thresholds (sklearn's predict

@@ -5,6 +5,8 @@ One explainer per model family, chosen by `explainer_for`:
 * XGBoost: path-dependent TreeSHAP read from per-tree tables (`treeshap.TabulatedShap`, shallow trees), else XGBoost's
   own `pred_contribs`; raw output: the margin (log-odds).
 * logistic regression: exact linear SHAP, coef x (x - training mean of the encoded inputs); raw output: the logit.
+* LightGBM: the booster's own path-dependent TreeSHAP (`predict(pred_contrib=True)`, the numbers of shap's
+  TreeExplainer); raw output: the margin (log-odds).
 * random forest: path-dependent TreeSHAP (`forestshap.ForestShap`, shap's TreeExplainer numbers, compiled); raw
   output: the forest's probability.
 Contributions are in the raw space, before calibration; calibration is monotone, so a field that raises the raw
@@ -86,6 +88,28 @@ class LinearExplainer:
         return ((X - self.reference) * self.coef) @ self.to_fields
 
 
+class LightGBMExplainer:
+    """LightGBM's own TreeSHAP (`pred_contrib=True`) and probability, one thread for a few rows (a replica owns one
+    core), every core for a batch of PARALLEL_ROWS or more."""
+
+    def __init__(self, booster: Any, to_fields: np.ndarray):
+        self.booster = booster
+        self.to_fields = to_fields
+
+    def threads(self, rows: int) -> int:
+        return 1 if rows < PARALLEL_ROWS else 0
+
+    def probability(self, X: np.ndarray) -> np.ndarray:
+        return self.booster.predict(X, num_threads=self.threads(len(X)))
+
+    def raw_of(self, probability: np.ndarray) -> np.ndarray:
+        return log_odds(probability)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        contribs = self.booster.predict(X, pred_contrib=True, num_threads=self.threads(len(X)))[:, :-1]
+        return np.asarray(contribs, dtype=np.float64) @ self.to_fields
+
+
 class ForestExplainer:
     """Path-dependent TreeSHAP of a random forest, in probability space (`forestshap.ForestShap`: shap's numbers,
     compiled). One thread for a few rows (a replica owns one core), every core for a batch."""
@@ -116,4 +140,6 @@ def explainer_for(family: str, classifier: Any, reference: np.ndarray | None, to
         return LinearExplainer(classifier, reference, to_fields)
     if family == "random_forest":
         return ForestExplainer(classifier, to_fields)
+    if family == "lightgbm":
+        return LightGBMExplainer(classifier.booster_, to_fields)
     raise ValueError(f"no explainer for model family {family!r}")

@@ -107,9 +107,9 @@ class ScoringService:
     @classmethod
     def from_settings(cls, settings: Settings, prefer_registry: bool = True,
                       log: DecisionLog | None = None) -> ScoringService:
-        """The champion (or the pipeline's model) and the featurize history lookup."""
+        """The champion (or the pipeline's model) and its history lookup (the registered one, or featurize's)."""
         scoring = load_scoring_model(settings, prefer_registry=prefer_registry)
-        history = pd.read_parquet(settings.paths.history)
+        history = pd.read_parquet(scoring.history or settings.paths.history)
         logger.info("serving %s (version %s, threshold %.3f), %d applicants with history", scoring.source,
                     scoring.version, scoring.threshold, len(history))
         return cls(scoring, history, settings.reasons, log)

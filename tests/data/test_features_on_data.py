@@ -28,7 +28,7 @@ def test_history_lookup_covers_applicants_of_both_tables(tables, history):
     ids = pd.concat([tables["application_train"].SK_ID_CURR, tables["application_test"].SK_ID_CURR])
     assert history.index.isin(ids).all()
     assert history.index.is_unique
-    assert history.columns.str.match(r"^(BURO|PREV|POS|INST|CC)_").all()
+    assert history.columns.str.match(f"^({'|'.join(features.HISTORY_SOURCES)})_").all()  # every column names its table
 
 
 def test_features_ignore_target(tables, history):

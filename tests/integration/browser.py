@@ -4,9 +4,11 @@ does not wait for a Streamlit page: its content arrives over a websocket that vi
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -27,11 +29,11 @@ class Browser:
     """One Chromium process with one page; use as a context manager (the process is always stopped)."""
 
     def __init__(self, width: int = 1400, height: int = 2000, binary: Path = CHROMIUM):
-        self.profile = tempfile.TemporaryDirectory(prefix="chromium-")
+        self.profile = tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True)
         self.process = subprocess.Popen(
             [str(binary), *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={self.profile.name}",
              f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self.ids = itertools.count(1)
         self.width, self.height = width, height
         try:
@@ -107,6 +109,8 @@ class Browser:
         return path
 
     def stop(self) -> None:
+        """Chromium and every helper process it started (its own session), then its profile: a helper still
+        writing there would make the folder's removal fail."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -114,6 +118,9 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        time.sleep(0.2)
         self.profile.cleanup()
 
     def close(self) -> None:

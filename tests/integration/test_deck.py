@@ -1,5 +1,6 @@
 """The presentation deck, built by its command from a small pipeline run: its numbers are the reports' numbers."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -54,8 +55,11 @@ def test_slide_count(deck):
 def test_headline_numbers_are_those_of_metrics_json(deck, small_pipeline):
     metrics = json.loads((small_pipeline / "reports/metrics.json").read_text())
     shown = table_values(deck)
-    assert float(shown["AUC"]) == pytest.approx(metrics["auc"], abs=5.1e-5)
-    assert float(shown["Business cost / applicant"]) == pytest.approx(metrics["business_cost"], abs=5.1e-5)
+    for label, key in (("AUC [95% bootstrap]", "auc"), ("Business cost / applicant", "business_cost")):
+        value, low, high = (float(x) for x in re.findall(r"-?\d+\.\d+", shown[label]))  # "0.7412 [0.7301, 0.7519]"
+        span = metrics["intervals"][key]
+        assert value == pytest.approx(metrics[key], abs=5.1e-5)
+        assert (low, high) == pytest.approx((span["low"], span["high"]), abs=5.1e-5) and low <= value <= high
     assert float(shown["Threshold"]) == pytest.approx(metrics["threshold"], abs=5.1e-4)
 
 
@@ -102,7 +106,8 @@ def test_a_rerun_with_other_reports_and_costs_updates_the_deck(small_pipeline, t
     settings = replace(settings, cost=replace(settings.cost, fn=7.0))
     rebuilt = build_deck(settings, tmp_path)
     shown = table_values(rebuilt)
-    assert (shown["AUC"], shown["Business cost / applicant"]) == ("0.6123", "0.4322")
+    assert shown["AUC [95% bootstrap]"].startswith("0.6123 [")
+    assert shown["Business cost / applicant"].startswith("0.4322 [")
     assert "costs 7: the lender loses the loan" in deck_text(rebuilt)
 
 

@@ -11,6 +11,7 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import joblib
 import numpy as np
@@ -235,3 +236,85 @@ def test_real_kaggle_test_against_train(steady_data, tmp_path):
           "prediction:", {k: report[k] for k in ("prediction_psi", "prediction_ks", "mean_probability_reference",
                                                  "mean_probability_current")})
     assert "NAME_CONTRACT_TYPE" in report["drifted_columns"]  # revolving loans: 9.2% of train, 0.9% of test
+
+
+# ---- a hostile log --------------------------------------------------------------------------------------------------
+
+JUNK = (1.8e308, -1.8e308, 4.8e27, 10**30, -1.0, 2.5, float("inf"), float("nan"), "1e400 dollars", "", None, [1],
+        {"a": 1}, True, "NOT A CATEGORY")
+"""What a fuzzer puts in a field (the standard library's JSON writes 10**30 exactly, inf and nan as bare tokens)."""
+BROKEN = {"DAYS_REGISTRATION": 1.8e308, "CNT_CHILDREN": 4.8e27, "AMT_CREDIT": float("inf"),
+          "AMT_REQ_CREDIT_BUREAU_MON": 1.8e308, "ORGANIZATION_TYPE": "NOT A CATEGORY"}
+"""Values an older service accepted and logged (the issue's log): the writer takes whatever it is given."""
+
+
+def fuzzed(body: dict, rng: np.random.Generator) -> bytes:
+    out = dict(body)
+    for name in rng.choice(sorted(out), rng.integers(1, 4), replace=False):
+        out[name] = JUNK[rng.integers(len(JUNK))]
+    return json.dumps(out).encode()
+
+
+def at_the_bounds(body: dict, rng: np.random.Generator) -> dict:
+    """The applicant with every bounded number at its contract minimum or maximum: legal, and extreme."""
+    from scoring import contract
+
+    out = dict(body)
+    for col in contract.table("application_test").columns:
+        if col.is_numeric and col.min is not None and col.max is not None and col.name != "SK_ID_CURR":
+            out[col.name] = col.min if rng.random() < 0.5 else col.max
+    return out
+
+
+def hostile_log(root: Path, apps: pd.DataFrame) -> dict:
+    """Fuzzed, extreme and test requests through the service's own HTTP layer (in process), then what an older
+    service logged; returns what was logged as production traffic."""
+    import orjson
+
+    from scoring.monitoring import production_log as pl
+    from scoring.serving import request_schema
+    from serve.api import build_api
+
+    api = build_api(root, registry=False, production_log=str(root / "production"))
+    bodies, rng, logged = request_schema.records(apps.head(900)), np.random.default_rng(3), {"service": 0, "test": 0}
+    for i, body in enumerate(bodies):
+        kind, raw = ("test", orjson.dumps(body)) if i % 9 == 0 else (None, fuzzed(body, rng) if i % 3 else
+                                                                      orjson.dumps(at_the_bounds(body, rng)))
+        reply = api.handle("POST", "/score", raw, "application/json", "reasons=0", None, kind)
+        assert reply.status < 500, reply.body[:300]
+        logged["test" if kind else "service"] += reply.status == 200
+    api.service.log.close()
+    older = pl.ProductionLog(root / "production")
+    frame = apps.iloc[900:1100].reset_index(drop=True).astype({name: object for name in BROKEN})
+    for i, (name, value) in enumerate(BROKEN.items()):
+        frame.loc[i::len(BROKEN), name] = value
+    for part in (frame.iloc[:150], frame.iloc[150:]):  # an Arrow stream (keeps infinities), JSON lines (writes null)
+        scores = SimpleNamespace(probability=np.full(len(part), 0.07),
+                                 decisions=np.array(["granted"] * len(part), dtype=object))
+        older.batch(part.reset_index(drop=True), scores, "4")
+    older.close()
+    return {**logged, "older": len(frame)}
+
+
+def test_the_stage_completes_on_a_hostile_log_and_counts_what_the_contract_refuses(steady_data, tmp_path,
+                                                                                      monkeypatch):
+    root = make_project(tmp_path, steady_data)
+    (root / "reports" / "threshold.json").write_text(json.dumps({"threshold": 0.09}))
+    apps = pd.read_parquet(steady_data / "prepared" / "application_test.parquet").drop(columns="TARGET",
+                                                                                        errors="ignore")
+    logged = hostile_log(root, apps)
+    assert logged["service"] > 150 and logged["test"] == 100
+    report = run_stage(root, monkeypatch)
+    production = report["production"]
+    assert production["rows_logged"] == logged["service"] + logged["older"] == production["rows"]
+    assert production["rows_left_out"] == logged["test"]
+    assert production["first_ts"] <= production["last_ts"] and "n_columns" in production
+    json.dumps(report, allow_nan=False)  # every figure finite or null: DVC and MLflow read it
+    shares = production["out_of_contract"]
+    assert set(shares) == set(BROKEN)  # the service refused every fuzzed value: only the older rows break it
+    rows = production["rows_logged"]
+    assert shares["CNT_CHILDREN"] == pytest.approx(40 / rows, abs=1e-5)  # 30 Arrow rows, 10 JSON lines
+    assert shares["AMT_CREDIT"] == pytest.approx(30 / rows, abs=1e-5)  # JSON lines write an infinity as null
+    assert shares["DAYS_REGISTRATION"] >= 30 / rows - 1e-5  # (a JSON line writes it as the float32 it is stored as)
+    assert set(production["out_of_contract_fields"]) == set(BROKEN) and production["data_quality_drift"] == 1
+    assert (root / "reports" / "drift" / "drift_report_production.html").exists()

@@ -22,4 +22,4 @@ def test_every_stage_declares_the_params_it_read(small_pipeline):
     undeclared = {stage: [k for k in read if not covered(k, stages[stage].get("params", []))]
                   for stage, read in traces.items()}
     assert not any(undeclared.values()), f"params read but not declared in dvc.yaml: {undeclared}"
-    assert "train.cv_folds" in traces["train"] and "cost.fn" in traces["threshold"]
+    assert "train.oof_folds" in traces["train"] and "cost.fn" in traces["threshold"]

@@ -78,6 +78,17 @@ def test_repro_builds_everything_then_is_a_no_op(project):
     for name in ("model_card.md", "shap_summary.png", "roc.csv", "confusion.csv", "local_explanations.json"):
         assert (project / "reports/evaluate" / name).exists(), name
     assert list((project / "reports/evaluate").glob("lime_*.png"))
+    for key in ("auc", "business_cost"):   # bootstrap intervals around the holdout figures
+        interval = metrics["intervals"][key]
+        assert interval["low"] < metrics[key] < interval["high"], (key, interval)
+    train = json.loads((project / "reports/train.json").read_text())
+    assert train["protocol"]["repeats"] == 2 and train["chosen"] in train["models"]
+    threshold = json.loads((project / "reports/threshold.json").read_text())
+    assert threshold["repeats"] == 2 and len(threshold["threshold_by_repeat"]) == 2
+    interval = threshold["oof_business_cost_interval"]
+    assert interval["low"] <= threshold["oof_business_cost"] <= interval["high"]
+    oof = pd.read_parquet(project / "data/models/oof.parquet")
+    assert len(oof) == 2 * oof["row"].nunique() and {"repeat", "fold", "proba", "TARGET"} <= set(oof.columns)
 
     started = time.perf_counter()
     second = dvc(project, "repro")
@@ -112,7 +123,7 @@ def test_metrics_diff_and_experiments(project):
 def test_a_missing_source_fails_prepare_and_keeps_outputs(project):
     edit_params(project, lambda p: p["data"].update(source="kaggle"))
     run = dvc(project, "repro")
-    assert run.returncode != 0 and ran(run) == ["prepare"]
+    assert run.returncode != 0 and ran(run) == ["generate", "prepare"]  # generate: kaggle empties its folder
     assert "application_train: file is required" in run.stderr + run.stdout
     assert (project / "data/prepared/application_train.parquet").exists()
 

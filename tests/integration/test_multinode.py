@@ -139,7 +139,7 @@ def test_answers_equal_in_process_scoring(cluster, tiny_project, applicants):
             assert served.status_code == 200, served.text
             local = json.loads(in_process.handle("POST", "/score", json.dumps(body).encode()).body)
             assert served.json() == local
-            assert 0 < served.json()["probability"] < 1
+            assert 0 <= served.json()["probability"] < 1  # isotonic calibration of the tiny model reaches 0
 
 
 def logged_requests(log_dir: Path) -> Counter:

@@ -1,5 +1,6 @@
 """The prepare step on good, real and bad input: clear one-line errors, full report, earlier outputs kept."""
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -149,6 +150,20 @@ def test_absent_history_tables_are_allowed(raw_dir, tmp_path, validator):
     result = prepare_tables(raw_dir, tmp_path / "out", tmp_path / "reports", validator)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["application_train.parquet", "bureau.parquet"]
     assert result.key_coverage["bureau.SK_ID_CURR"] == 1.0
+
+
+def test_report_gives_history_coverage_per_applicant(raw_dir, tmp_path, validator):
+    apps = pd.read_csv(raw_dir / "application_train.csv")
+    with_bureau = pd.read_csv(raw_dir / "bureau.csv").SK_ID_CURR.nunique()
+    result = prepare_tables(raw_dir, tmp_path / "out", tmp_path / "reports", validator)
+    train = result.applicant_coverage["application_train"]
+    assert train["applicants"] == len(apps) and train["tables"]["bureau"]["applicants"] == with_bureau
+    assert "previous_application" in result.applicant_coverage["absent_tables"]
+    assert sum(train["combinations"].values()) == len(apps)
+    report = json.loads((tmp_path / "reports" / "validation.json").read_text())
+    assert report["history_coverage"] == json.loads(json.dumps(result.applicant_coverage))
+    assert "## History coverage per applicant" in (tmp_path / "reports" / "validation.md").read_text()
+    assert not list((tmp_path / "reports").glob(".*.tmp")), "reports are written whole, then renamed"
 
 
 def test_prepared_tables_have_contract_types(raw_dir, tmp_path, validator):

@@ -2,13 +2,16 @@
 production log, and the drifted replay carries the generator's shift (what the next drift stage will see)."""
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from scoring.monitoring.production_log import read_production_log
+from scoring.synthetic.outcomes import replayed_applicants
 from serve import replay
 from serve.loopback import free_port
 
-from ..conftest import REPO
+from ..conftest import REPO, SETTINGS
 
 pytestmark = pytest.mark.integration
 ROWS = 120
@@ -44,3 +47,20 @@ def test_a_service_that_is_down_is_named():
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(SystemExit, match=f"the scoring service at {url} does not answer /health"):
         replay.replay(url, 5, drift=True, params_path=REPO / "params.yaml", progress=False)
+
+
+def test_outcomes_are_those_of_the_replayed_applicants(tmp_path):
+    """`--outcomes` with the replay's arguments: one outcome per replayed SK_ID_CURR, drawn from the applicants'
+    true probability of default (the same on every run), shifted or not."""
+    args = ["--outcomes", "--rows", "3000", "--seed", "11", "--first-id", "3000001",
+            "--params", str(REPO / "params.yaml")]
+    first = replay.main([*args, "--outcomes-dir", str(tmp_path / "a")])
+    again = replay.main([*args, "--outcomes-dir", str(tmp_path / "b")])
+    outcomes = pd.read_csv(first["outcomes"])
+    assert outcomes["SK_ID_CURR"].tolist() == list(range(3_000_001, 3_003_001))
+    assert outcomes.equals(pd.read_csv(again["outcomes"]))
+    applicants = replayed_applicants(SETTINGS.data.synthetic, 3000, True, 11, 3_000_001)
+    expected = applicants["TRUE_PD"].sum()
+    assert abs(outcomes["TARGET"].sum() - expected) < 4 * np.sqrt(expected)  # Bernoulli draws of TRUE_PD
+    sent = replay.replay_applicants(SETTINGS.data.synthetic, 3000, True, 11, 3_000_001)
+    assert sent.equals(applicants.drop(columns="TRUE_PD"))  # what the service was sent

@@ -37,12 +37,22 @@ def tiny_model() -> tuple[training.CalibratedScorer, pd.DataFrame]:
 
 
 def log(store, tmp_path, cost: float, champion_cost: float) -> dict:
+    """One run whose model costs `cost` on the holdout while the current champion costs `champion_cost` (the gate's
+    scoring through each version's registered model is tests/integration/test_registered_model.py's)."""
     model, X = tiny_model()
     metrics = {"auc": 0.7, "business_cost": cost, "threshold": 0.09, "confusion": {"tp": 1}}
     report = tmp_path / "metrics.json"
     report.write_text(json.dumps(metrics))
     params = {"cost": {"fn": 10, "fp": 1}, "train": {"models": ["logreg"]}}
-    return tracking.log_run(store, params, metrics, model, X.head(5), [report], lambda m, t: champion_cost)
+
+    def log_model():
+        return mlflow.sklearn.log_model(model, name="model", registered_model_name=tracking.MODEL_NAME,
+                                        serialization_format="cloudpickle")
+
+    def cost_of(uri: str) -> float:
+        return champion_cost if uri == tracking.champion_uri() else cost
+
+    return tracking.log_run(store, params, metrics, log_model, [report], cost_of, {"model_family": "logreg"})
 
 
 def test_champion_moves_only_when_beaten_on_cost(store, tmp_path):

@@ -11,8 +11,10 @@ from scoring.serving.engine import ScoringEngine
 from ..conftest import train_settings
 
 FAST = train_settings(
-    models=("logreg", "xgboost"), cv_folds=3, oof_folds=3, seed=0,
-    grids={"logreg": {"C": [0.1]}, "xgboost": {"n_estimators": [150], "max_depth": [3]}},
+    models=("logreg", "xgboost", "lightgbm"), cv_folds=3, oof_folds=3, oof_repeats=2, seed=0, n_jobs=1,
+    search_draws={"quick": 2, "thorough": 2}, early_stopping={"inner_folds": 3, "patience": 20, "max_rounds": 300},
+    grids={"logreg": {"C": [0.1]}, "xgboost": {"max_depth": [2, 3], "learning_rate": [0.1]},
+           "lightgbm": {"num_leaves": [7], "learning_rate": [0.1], "min_child_samples": [20, 60]}},
 )
 
 
@@ -35,8 +37,8 @@ def trained(split):
     X, y = fit.drop(columns="TARGET"), fit.TARGET.to_numpy()
     candidates = training.compare_models(X, y, FAST)
     chosen = training.choose(candidates, FAST)
-    raw = training.out_of_fold_scores(candidates, X, y, FAST)
-    model, oof = training.fit_final(chosen, raw[chosen.model].to_numpy(), X, y, FAST)
+    raw = training.out_of_fold_scores(candidates, y, FAST)
+    model, oof = training.fit_final(chosen, chosen.oof, X, y, FAST)
     return {"candidates": candidates, "chosen": chosen, "raw": raw, "model": model, "oof": oof, "y": y}
 
 
@@ -53,10 +55,45 @@ def test_probabilities_are_calibrated(trained, split):
     assert trained["oof"].mean() == pytest.approx(trained["y"].mean(), abs=0.005)
 
 
-def test_every_candidate_is_compared_and_has_out_of_fold_scores(trained):
-    assert [c.model for c in trained["candidates"]] == ["logreg", "xgboost"]
-    assert trained["chosen"].auc == max(c.auc for c in trained["candidates"])
-    assert trained["raw"].notna().all().all() and len(trained["raw"]) == len(trained["y"])
+def test_every_candidate_is_compared_on_the_same_repeated_folds(trained):
+    candidates, y = trained["candidates"], trained["y"]
+    assert [c.model for c in candidates] == ["logreg", "xgboost", "lightgbm"]
+    assert all(len(c.fold_auc) == 6 and c.oof.shape == (2, len(y)) for c in candidates)
+    raw = trained["raw"]
+    assert len(raw) == 2 * len(y) and raw.notna().all().all()
+    assert (raw.groupby("repeat")["row"].nunique() == len(y)).all()
+    for c in candidates:   # each fold's AUC is recomputed from the stored out-of-fold scores
+        first = raw[(raw.repeat == 0) & (raw.fold == 0)]
+        assert roc_auc_score(first.TARGET, first[f"raw_{c.model}"]) == pytest.approx(c.fold_auc[0])
+
+
+def test_boosted_trees_are_early_stopped(trained):
+    """The tree count is fitted to the data: within the cap, and each fold's own."""
+    for c in trained["candidates"]:
+        if c.model in training.BOOSTED:
+            assert c.rounds and all(1 <= r < 300 for r in c.rounds), c.rounds
+            assert c.estimator.named_steps["model"].get_params()["n_estimators"] == 300  # the cap stays a cap
+
+
+def test_the_simplest_model_within_noise_is_kept(trained):
+    candidates = trained["candidates"]
+    best = max(candidates, key=lambda c: c.auc)
+    chosen = trained["chosen"]
+    assert training.difference(best, chosen, FAST)["t"] < FAST.noise_se
+    simpler = [c for c in candidates if training.SIMPLER_FIRST.index(c.model) < training.SIMPLER_FIRST.index(
+        chosen.model)]
+    assert all(training.difference(best, c, FAST)["t"] >= FAST.noise_se for c in simpler)
+    # a twin of the best with the same folds but a simpler name is within noise: it is kept
+    noise = np.random.default_rng(0).normal(0, 0.005, len(best.fold_auc))
+    twin = training.Candidate("logreg", {}, best.auc, best.auc_std, 0.0, best.estimator, best.fold_auc + noise,
+                              best.oof)
+    assert training.choose([best, twin], FAST) is twin
+
+
+def test_the_blend_is_judged_against_the_noise(trained):
+    blend = training.rank_blend(trained["candidates"], trained["y"], FAST)
+    assert blend is not None and len(blend["members"]) == 2 and blend["se"] > 0
+    assert blend["beyond_noise"] == (blend["gain"] / blend["se"] >= FAST.noise_se)
 
 
 def test_higher_external_scores_lower_the_risk(trained, split, raw):
@@ -85,13 +122,27 @@ def test_sk_id_curr_only_finds_the_history(trained, split, raw):
     assert features.KEY not in trained["model"].feature_names_in_
 
 
+@pytest.mark.parametrize("model", ["logreg", "random_forest", "xgboost", "lightgbm"])
+def test_smote_works_with_missing_values_for_every_model(split, model):
+    """SMOTE interpolates between neighbours: the numbers it sees are imputed inside the fold, for every model."""
+    fit, holdout = split
+    X, y = fit.drop(columns="TARGET"), fit.TARGET.to_numpy()
+    assert X.isna().any().any() and holdout.drop(columns="TARGET").isna().any().any()
+    p = train_settings(models=(model,), imbalance="smote", n_jobs=1,
+                       early_stopping={"inner_folds": 3, "patience": 10, "max_rounds": 60})
+    pipeline = training.build_pipeline(model, *training.split_columns(X), p, float(y.mean()))
+    proba = pipeline.fit(X, y).predict_proba(holdout.drop(columns="TARGET"))[:, 1]
+    assert roc_auc_score(holdout.TARGET, proba) > 0.6
+
+
 @pytest.mark.parametrize("imbalance", ["undersample", "smote"])
 def test_resampling_stays_inside_the_folds(split, imbalance):
     """With shuffled labels no signal exists: resampling before the split would leak and inflate the AUC."""
     fit, _ = split
     X = fit.drop(columns="TARGET")
     y = np.random.default_rng(1).permutation(fit.TARGET.to_numpy())
-    p = train_settings(models=("logreg",), imbalance=imbalance, cv_folds=3, grids={"logreg": {"C": [0.1]}})
+    p = train_settings(models=("logreg",), imbalance=imbalance, cv_folds=3, oof_folds=3, oof_repeats=1,
+                       grids={"logreg": {"C": [0.1]}})
     pipeline = training.build_pipeline("logreg", *training.split_columns(X), p, float(y.mean()))
     assert list(pipeline.named_steps) == ["prep", "sampler", "model"]
     [candidate] = training.compare_models(X, y, p)

@@ -31,7 +31,7 @@ def needed_modules(stage: str) -> set[str]:
 @pytest.mark.parametrize("stage", sorted(PIPELINE))
 def test_each_stage_declares_exactly_the_modules_it_imports(stage):
     script = f"stages/{stage}.py"
-    assert PIPELINE[stage]["cmd"] == f"python -m stages.{stage}", "a stage runs its own module"
+    assert PIPELINE[stage]["cmd"] == f"stages/python -m stages.{stage}", "a stage runs its own module (stages/python)"
     assert script in PIPELINE[stage]["deps"], f"dvc.yaml {stage}: the stage's script {script} is not a dep"
     missing, extra = needed_modules(stage) - declared_modules(stage), declared_modules(stage) - needed_modules(stage)
     assert not missing and not extra, (

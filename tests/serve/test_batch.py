@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring import features
+from scoring import catalog, features
 from scoring.data.row_checks import SchemaError, row_problems
 from scoring.model.registry import ScoringModel
 from scoring.serving import batch
@@ -35,9 +35,15 @@ def test_valid_rows_scored_invalid_rows_reported(scoring_model, small_data):
     assert scores.SK_ID_CURR.tolist() == valid.SK_ID_CURR.tolist()
     assert ((scores.probability >= TINY_THRESHOLD) == (scores.decision == "refused")).all()
     assert [c for c in scores.columns if c.startswith("reason_3")] == [
-        "reason_3_feature", "reason_3_value", "reason_3_contribution", "reason_3_sentence"]
+        "reason_3_feature", "reason_3_value", "reason_3_contribution", "reason_3_sentence", "reason_3_code",
+        "reason_3_text"]
     assert (scores.reason_1_contribution.abs() >= scores.reason_3_contribution.abs()).all()
-    assert all(s.startswith(f"{f} = ") for f, s in zip(scores.reason_1_feature, scores.reason_1_sentence))
+    assert all(s.startswith(t) and not t.startswith(f) for f, t, s in zip(scores.reason_1_feature, scores.reason_1_text,
+                                                                          scores.reason_1_sentence))
+    assert all(catalog.entry(f).code == c for f, c in zip(scores.reason_1_feature, scores.reason_1_code))
+    assert (scores[["reason_1_code", "reason_2_code", "reason_3_code"]].nunique(axis=1) == 3).all()
+    texts = pd.concat([scores[f"reason_{i}_text"] for i in (1, 2, 3)])
+    assert texts.str.contains(r"\(.+, \d+(st|nd|rd|th) percentile\)$").any()  # placed among the training applicants
 
 
 def test_chunks_change_nothing(scoring_model, small_data, monkeypatch):

@@ -80,5 +80,25 @@ def test_absent_history_tables_leave_their_features_out():
                         "CNT_INSTALMENT_FUTURE": [6.0], "NAME_CONTRACT_STATUS": ["Active"], "SK_DPD": [0],
                         "SK_DPD_DEF": [0]})
     history = features.history_features({"POS_CASH_balance": pos})
-    assert history.columns.str.startswith("POS_").all() and history.index.tolist() == [1]
+    assert set(history.columns) - {"HAS_POS"} and history.index.tolist() == [1]
+    assert all(c.startswith("POS_") for c in history.columns if c != "HAS_POS"), "only POS aggregates and its flag"
+    assert not {"HAS_BUREAU", "HAS_PREVIOUS", "PREV_NOT_COLLECTED"} & set(history.columns), "absent: no flag, not 0"
     assert features.history_features({}).empty
+
+
+def test_history_coverage_flags_per_applicant_and_uncollected_previous_applications():
+    bureau = pd.DataFrame({"SK_ID_CURR": [1, 1, 2], "SK_ID_BUREAU": [10, 11, 12]})
+    previous = pd.DataFrame({"SK_ID_CURR": [1], "SK_ID_PREV": [100]})
+    pos = pd.DataFrame({"SK_ID_CURR": [1, 3], "SK_ID_PREV": [100, 300]})  # loan 300: not in previous_application
+    flags = features.history_coverage({"bureau": bureau, "previous_application": previous, "POS_CASH_balance": pos})
+    assert set(flags.columns) == {"HAS_BUREAU", "HAS_PREVIOUS", "HAS_POS", "PREV_NOT_COLLECTED"}
+    assert flags.loc[1].tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert flags.loc[2, "HAS_BUREAU"] == 1 and flags.loc[2, "HAS_POS"] == 0
+    assert flags.loc[3, "HAS_PREVIOUS"] == 0 and flags.loc[3, "PREV_NOT_COLLECTED"] == 1
+
+
+def test_coverage_flags_are_zero_not_missing_for_an_applicant_without_history():
+    history = pd.DataFrame({"HAS_BUREAU": [1.0], "BURO_ACTIVE_MEAN": [0.5]}, index=pd.Index([2], name="SK_ID_CURR"))
+    out = features.build_features(tiny_apps(), history)
+    assert out.loc[2, "HAS_BUREAU"] == 1 and out.loc[1, "HAS_BUREAU"] == 0
+    assert np.isnan(out.loc[1, "BURO_ACTIVE_MEAN"])

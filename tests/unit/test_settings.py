@@ -9,19 +9,30 @@ from scoring import settings as s
 
 RAW = {
     "paths": {name: f"data/{name}" for name in ("raw", "synthetic", "prepared", "features", "models", "reports",
-                                                "production")},
+                                                "production", "outcomes")},
     "data": {"source": "synthetic", "synthetic": {
         "n_applicants": 10, "n_test": 5, "seed": 1, "default_rate": 0.08, "chunk_size": 10,
         "drift": {"enabled": False, "income_factor": 1.3, "age_shift_years": -6, "ext_source_shift": -0.1,
                   "rare_category_share": 0.1}}},
     "split": {"holdout_fraction": 0.2, "seed": 1},
     "train": {"models": ["logreg"], "model": "auto", "imbalance": "none", "cv_folds": 3, "oof_folds": 5,
+              "oof_repeats": 1, "noise_se": 2.0, "search": "quick", "search_draws": {"quick": 1, "thorough": 2},
+              "early_stopping": {"inner_folds": 3, "patience": 20, "max_rounds": 100},
+              "early_stopping_each_fold": False,
               "calibration": "isotonic", "seed": 1, "n_jobs": 1, "grids": {}},
     "cost": {"fn": 10, "fp": 1},
+    "threshold": {"bootstrap": 100, "confidence": 0.95, "seed": 1},
+    "evaluate": {"bootstrap": 100, "confidence": 0.95, "seed": 1},
     "reasons": {"default": 5, "max": 20},
+    "protected": {"fields": ["CODE_GENDER"], "age_bands": [18, 30, 100]},
+    "fairness": {"min_approval_ratio": 0.8, "max_opportunity_gap": 0.1, "max_calibration_gap": 0.05,
+                 "min_group_size": 10, "gated": {"CODE_GENDER": ["approval_ratio"]}, "bootstrap": 10,
+                 "confidence": 0.95, "seed": 1},
     "drift": {"columns": ["AMT_CREDIT"], "stattest": None, "num_stattest": None, "cat_stattest": None,
               "stattest_threshold": None, "drift_share": 0.5, "psi_top_features": 3, "psi_threshold": 0.2,
-              "psi_bins": 10, "sample_size": None, "min_rows": 10, "seed": 1},
+              "psi_bins": 10, "sample_size": None, "min_rows": 10, "out_of_contract_share": 0.0, "seed": 1},
+    "performance": {"period": "month", "min_outcomes": 10, "bootstrap": 50, "confidence": 0.95, "auc_tolerance": 0.05,
+                    "cost_tolerance": 0.15, "calibration_tolerance": 0.2, "seed": 1},
     "production_log": {"max_file_mb": 64, "max_file_minutes": 60, "retention_days": 30, "max_total_gb": 20},
     "tracking": {"enabled": False, "uri": "sqlite:///mlflow.db", "experiment": "e", "artifacts": "mlruns"},
 }
@@ -49,7 +60,7 @@ def test_sections_are_typed():
 
 @pytest.mark.parametrize(("path", "value", "message"), [
     ("train.imbalance", "oversample", "train.imbalance must be one of"),
-    ("train.models", ["logreg", "lightgbm"], r"train.models\[1\] must be one of"),
+    ("train.models", ["logreg", "catboost"], r"train.models\[1\] must be one of"),
     ("cost.fn", "ten", "cost.fn must be a number"),
     ("train.cv_folds", 2.5, "train.cv_folds must be an int"),
     ("tracking.enabled", "yes", "tracking.enabled must be a bool"),
