@@ -24,6 +24,14 @@ DROPPED = ["TARGET", *(f"FLAG_DOCUMENT_{i}" for i in (2, 4, 5, 7, 9, 10, 12, 15,
 """Documents almost nobody provides carry no signal (the best kernels drop them too)."""
 
 
+DAYS_PER_YEAR = 365.25
+
+
+def years_before(days: Any) -> Any:
+    """Kaggle's day counts (negative: days before the application) as years (positive): the age of DAYS_BIRTH."""
+    return -days / DAYS_PER_YEAR
+
+
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return (numerator / denominator.replace(0, np.nan)).astype("float64")
 
@@ -89,7 +97,7 @@ def application_columns(cols: Mapping[str, Any]) -> dict[str, np.ndarray]:
         "ANNUITY_TO_CREDIT": _divide(out["AMT_ANNUITY"], out["AMT_CREDIT"]),
         "CREDIT_TO_GOODS": _divide(out["AMT_CREDIT"], out["AMT_GOODS_PRICE"]),
         "INCOME_PER_PERSON": _divide(out["AMT_INCOME_TOTAL"], out["CNT_FAM_MEMBERS"]),
-        "AGE_YEARS": -out["DAYS_BIRTH"] / 365.25,
+        "AGE_YEARS": years_before(out["DAYS_BIRTH"]),
         "EMPLOYED_TO_AGE": _divide(out["DAYS_EMPLOYED"], out["DAYS_BIRTH"]),
         "PHONE_CHANGE_TO_AGE": _divide(out["DAYS_LAST_PHONE_CHANGE"], out["DAYS_BIRTH"]),
     })

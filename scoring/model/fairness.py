@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scoring import features
 from scoring.model.intervals import bootstrap
 from scoring.settings import FairnessSettings, ProtectedSettings
 
@@ -32,7 +33,7 @@ MEASURES = ("approval_ratio", "opportunity_gap", "calibration_gap")
 
 def age_bands(days_birth: np.ndarray, bands: tuple[int, ...]) -> np.ndarray:
     """Each applicant's age band ('18-29', ..., '60-99') from Kaggle's DAYS_BIRTH (days before the application)."""
-    years = -np.asarray(days_birth, dtype=np.float64) / 365.25
+    years = features.years_before(np.asarray(days_birth, dtype=np.float64))
     labels = [f"{low}-{high - 1}" for low, high in zip(bands[:-1], bands[1:])]
     band = pd.Series(pd.cut(years, list(bands), right=False, labels=labels)).astype(object)
     return band.fillna("unknown").to_numpy()

@@ -127,9 +127,7 @@ class Reasons:
         number = isinstance(value, int | float) and not isinstance(value, bool)
         percentile = float("nan")
         if grid is not None and number and found.unit not in UNRANKED:
-            percentile = float(np.interp(value, grid, PERCENTS if len(grid) == len(PERCENTS) else
-                                         np.linspace(0.0, 100.0, len(grid))))
-            percentile = 100.0 - percentile if found.unit in REVERSED else percentile
+            percentile = float(percentile_of(found.unit, grid, np.array([value], dtype=np.float64))[0])
         ranks, quals = qualifiers(found.unit, [percentile])
         return composed(found, formatted(found.unit, value), ranks[0], quals[0])
 
@@ -166,7 +164,7 @@ def percentile_of(unit: str, grid: np.ndarray, values: np.ndarray) -> np.ndarray
 FORMATS: dict[str, Callable[[float], str]] = {
     "score": lambda x: f"{x:.2f}", "amount": lambda x: f"{x:,.0f}", "ratio": lambda x: f"{x:.1f}",
     "share": lambda x: f"{x:.0%}", "count": lambda x: f"{x:g}" if x == int(x) else f"{x:.1f}",
-    "years_ago": lambda x: f"{-x / 365.25:.1f} years", "months_ago": lambda x: f"{-x:.0f} months",
+    "years_ago": lambda x: f"{features.years_before(x):.1f} years", "months_ago": lambda x: f"{-x:.0f} months",
     "days": lambda x: f"{x:,.0f} days", "years": lambda x: f"{x:.1f} years", "hour": lambda x: f"{x:.0f}:00"}
 """How a number of each unit reads: 1.9 years for DAYS_EMPLOYED = -700, 25% for a share."""
 YES_NO = {"Y": "yes", "N": "no"}
