@@ -26,12 +26,6 @@ from scoring.settings import CostSettings, IntervalSettings, configure_logging, 
 logger = logging.getLogger("stages.threshold")
 
 
-def row_costs(y: np.ndarray, refused: np.ndarray, cost: CostSettings) -> np.ndarray:
-    """Each pooled row's cost: fn for a granted defaulter, fp for a refused good client."""
-    y = np.asarray(y).astype(bool)
-    return np.where(y & ~refused, cost.fn, 0.0) + np.where(~y & refused, cost.fp, 0.0)
-
-
 def per_repeat_thresholds(oof: pd.DataFrame, cost: CostSettings) -> list[float]:
     return [business.pick_threshold(part["TARGET"].to_numpy(), part["proba"].to_numpy(), cost)[0]
             for _, part in oof.groupby("repeat")]
@@ -45,7 +39,7 @@ def candidates_costs(oof: pd.DataFrame, chosen: np.ndarray, cost: CostSettings, 
     for column in [c for c in oof.columns if c.startswith("raw_")]:
         scores = oof[column].to_numpy()
         threshold, _ = business.pick_threshold(y, scores, cost)
-        costs = row_costs(y, scores >= threshold, cost)
+        costs = business.applicant_costs(y, scores >= threshold, cost)
         own = mean_interval(costs, p.bootstrap, p.confidence, p.seed, groups)
         versus = mean_interval(costs - chosen, p.bootstrap, p.confidence, p.seed, groups)
         out[column.removeprefix("raw_")] = {"min_cost": own.rounded(), "vs_chosen": versus.rounded(),
@@ -56,7 +50,7 @@ def candidates_costs(oof: pd.DataFrame, chosen: np.ndarray, cost: CostSettings, 
 def threshold_report(oof: pd.DataFrame, cost: CostSettings, p: IntervalSettings) -> dict[str, Any]:
     y, proba, groups = oof["TARGET"].to_numpy(), oof["proba"].to_numpy(), oof["row"].to_numpy()
     threshold, best = business.pick_threshold(y, proba, cost)
-    chosen_costs = row_costs(y, proba >= threshold, cost)
+    chosen_costs = business.applicant_costs(y, proba >= threshold, cost)
     interval = mean_interval(chosen_costs, p.bootstrap, p.confidence, p.seed, groups)
     repeats = per_repeat_thresholds(oof, cost)
     models = candidates_costs(oof, chosen_costs, cost, p)

@@ -12,12 +12,16 @@ import pandas as pd
 from scoring.settings import CostSettings
 
 
+def applicant_costs(y_true: np.ndarray, refused: np.ndarray, cost: CostSettings) -> np.ndarray:
+    """Each applicant's cost of the decision: fn for a granted defaulter, fp for a refused good client, else 0."""
+    y_true, refused = np.asarray(y_true).astype(bool), np.asarray(refused).astype(bool)
+    return np.where(y_true & ~refused, cost.fn, 0.0) + np.where(~y_true & refused, cost.fp, 0.0)
+
+
 def business_cost(y_true: np.ndarray, refused: np.ndarray, cost: CostSettings) -> float:
     """Mean cost per applicant of the decisions `refused` (True = credit refused)."""
-    y_true, refused = np.asarray(y_true).astype(bool), np.asarray(refused).astype(bool)
-    fn = np.sum(y_true & ~refused)
-    fp = np.sum(~y_true & refused)
-    return float((cost.fn * fn + cost.fp * fp) / max(len(y_true), 1))
+    costs = applicant_costs(y_true, refused, cost)
+    return float(costs.sum() / max(len(costs), 1))
 
 
 def cost_curve(y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray, cost: CostSettings) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from scoring.model.cost import business_cost, cost_curve
+from scoring.model.cost import applicant_costs, business_cost, cost_curve
 from scoring.model.intervals import auc_interval, mean_interval
 from scoring.settings import CostSettings, IntervalSettings
 
@@ -26,7 +26,7 @@ def metric_intervals(y: np.ndarray, proba: np.ndarray, threshold: float, cost: C
     threshold: how far the same model could land on another holdout of this size."""
     y = np.asarray(y).astype(bool)
     refused = np.asarray(proba) >= threshold
-    costs = np.where(y & ~refused, cost.fn, 0.0) + np.where(~y & refused, cost.fp, 0.0)
+    costs = applicant_costs(y, refused, cost)
     return {"auc": auc_interval(y, proba, p.bootstrap, p.confidence, p.seed).rounded(),
             "business_cost": mean_interval(costs, p.bootstrap, p.confidence, p.seed).rounded(),
             "confidence": p.confidence, "draws": p.bootstrap}

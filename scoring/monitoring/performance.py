@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.model import intervals
+from scoring.model.cost import applicant_costs
 from scoring.monitoring.production_log import read_production_log
 from scoring.settings import CostSettings, PerformanceSettings
 
@@ -111,7 +112,7 @@ def measure(frame: pd.DataFrame, cost: CostSettings, p: PerformanceSettings) -> 
     y = frame[TARGET].to_numpy(dtype="float64")
     score = frame["probability"].to_numpy(dtype="float64")
     refused = frame["refused"].to_numpy(dtype=bool)
-    per_applicant = np.where(refused, (1 - y) * cost.fp, y * cost.fn)
+    per_applicant = applicant_costs(y, refused, cost)
     out: dict[str, Any] = {"n": len(frame), "defaults": int(y.sum())}
     if len(frame) < p.min_outcomes or y.min() == y.max():
         return out
