@@ -18,7 +18,8 @@ APP_PORT ?= 8501
 
 .PHONY: setup run stop serve app test lint replay manifest repro real real-app-only bench-generate bench-serve clean
 
-# The venv is created only when absent: a changed lock file updates the existing one in place.
+# The venv is created only when absent: a changed lock file updates the existing one in place. uv (its version in
+# requirements.lock, like every other) installs the lock file's exact pins: ~10 s against pip's ~2.5 minutes.
 setup: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
@@ -26,9 +27,9 @@ $(STAMP): requirements.lock pyproject.toml
 		test -n "$(PYTHON)" || { echo "Python 3.11 is required (python3.11 not found)"; exit 1; }; \
 		echo "$(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV); \
 	fi
-	$(BIN)/pip install --quiet --upgrade "pip==25.3"
-	$(BIN)/pip install --quiet -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet "$$(grep '^uv==' requirements.lock)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
 repro: setup

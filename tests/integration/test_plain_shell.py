@@ -118,24 +118,28 @@ def fake_program(path: Path, log: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f'#!/bin/sh\necho "$(basename "$0") $*" >> {log}\n'
                     f'case "$*" in *"-m venv"*) mkdir -p .venv/bin && cp "$0" .venv/bin/python && '
-                    f'cp "$0" .venv/bin/pip ;; esac\n')
+                    f'cp "$0" .venv/bin/pip ;; *"install --quiet uv=="*) cp "$0" .venv/bin/uv ;; esac\n')
     path.chmod(0o755)
 
 
 @pytest.mark.parametrize("venv_exists", [True, False])
 def test_make_setup_creates_the_venv_only_when_absent(tmp_path, venv_exists):
-    """An existing venv is updated in place (pip install of the lock file), never re-created over."""
+    """An existing venv is updated in place (uv, at the lock file's version, installs the lock file), never
+    re-created over."""
     for name in ("Makefile", "requirements.lock", "pyproject.toml"):
         (tmp_path / name).write_bytes((REPO / name).read_bytes())
     log = tmp_path / "calls.log"
     fake_program(tmp_path / "bin" / "python3.11", log)
     if venv_exists:
-        for name in ("python", "pip"):
+        for name in ("python", "pip", "uv"):
             fake_program(tmp_path / ".venv" / "bin" / name, log)
     done = subprocess.run(["make", "--no-print-directory", "setup", f"PYTHON={tmp_path / 'bin' / 'python3.11'}"],
                           cwd=tmp_path, capture_output=True, text=True, env={"PATH": PLAIN_PATH}, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     calls = log.read_text().splitlines()
     assert any(call.startswith("python3.11 -m venv") for call in calls) is not venv_exists
-    assert any("install --quiet -r requirements.lock" in call for call in calls)
+    uv = next(line for line in (REPO / "requirements.lock").read_text().splitlines() if line.startswith("uv=="))
+    assert f"pip install --quiet {uv}" in calls
+    assert any(call.startswith("uv pip install") and "-r requirements.lock" in call for call in calls)
+    assert any(call.startswith("uv pip install") and "--no-deps -e ." in call for call in calls)
     assert list((tmp_path / ".venv").glob(".installed-*"))
