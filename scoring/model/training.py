@@ -153,7 +153,8 @@ def single_threaded(pipe: Pipeline, p: TrainSettings) -> Pipeline:
     `p.n_jobs` at a time in worker processes, which on a few thousand rows beats threads inside one fit (the
     libraries' threads wait on each other at every split)."""
     one = clone(pipe)
-    return one.set_params(model__n_jobs=1) if "n_jobs" in one.named_steps["model"].get_params() else one
+    threaded = one.named_steps["model"].get_params().get("n_jobs") is not None   # logreg's lbfgs: no threads
+    return one.set_params(model__n_jobs=1) if threaded else one
 
 
 def workers(p: TrainSettings) -> Parallel:
