@@ -3,9 +3,15 @@ visible real applicants (Kaggle's application tables in ../shared, application t
 
     .venv/bin/python -m tools.model_study [--shared ../shared/data/home-credit] [--out reports/model_study.json]
         [--models xgboost lightgbm] [--n-jobs 1] [--search thorough]
+    .venv/bin/python -m tools.model_study --histories [--out reports/history_gain.json] [--models xgboost]
+
+The second form measures what the history tables add: on coherent10k's 10,000 applicants with every row they have in
+bureau, bureau_balance and credit_card_balance, each candidate with and without the history features on the same
+repeated folds, and the paired difference of their fold AUCs (Nadeau-Bengio corrected standard error).
 
 The rows: application_train.csv, coherent10k/ and idrange_100002_100999/ of the shared folder, one row per
-SK_ID_CURR. The features: `features.build_features` with an empty history (no history rows). The training code,
+SK_ID_CURR. The features: `features.build_features` with an empty history (no history rows), the
+protected fields left out as featurize leaves them. The training code,
 the selection rule and the threshold stage's figures are the pipeline's own (params.yaml `train`, `cost`,
 `threshold`); derived figures only are written, never rows.
 """
@@ -22,12 +28,18 @@ import numpy as np
 import pandas as pd
 
 from scoring import features
+from scoring.data.io import read_raw_table, to_storage_types
 from scoring.model import training
+from scoring.model.intervals import paired_difference
 from scoring.settings import configure_logging, load_settings
 from stages.threshold import threshold_report
 
 logger = logging.getLogger("tools.model_study")
 ROOT = Path(__file__).resolve().parents[1]
+COHERENT = {"application_train": "coherent10k/application_train.csv.gz", "bureau": "coherent10k/bureau.csv.gz",
+            "bureau_balance": "coherent10k/bureau_balance.csv.gz",
+            "credit_card_balance": "coherent10k/credit_card_balance.csv.gz"}
+"""The applicants whose history rows are all there (for the tables named), and those rows."""
 PARTS = ("application_train.csv", "coherent10k/application_train.csv.gz",
          "idrange_100002_100999/application_train.csv.gz")
 
@@ -44,11 +56,9 @@ def visible_applicants(shared: Path) -> pd.DataFrame:
 def study(apps: pd.DataFrame, models: list[str] | None, n_jobs: int | None, **changes: Any) -> dict[str, Any]:
     """Every candidate tuned and estimated as train does (params.yaml's `train`, with `changes`); the chosen one's
     calibrated pooled out-of-fold cost as the threshold stage computes it."""
-    settings = load_settings(ROOT / "params.yaml")
-    p = replace(settings.train, **({"models": tuple(models)} if models else {}),
-                **({"n_jobs": n_jobs} if n_jobs else {}), **changes)
-    X = features.build_features(apps, pd.DataFrame(index=pd.Index([], name=features.KEY)))
-    X = X.drop(columns=[c for c in X.columns if c == "TARGET"])
+    settings, p = settings_with(models, n_jobs, **changes)
+    X = features.build_features(apps, pd.DataFrame(index=pd.Index([], name=features.KEY)),
+                                settings.protected.fields)
     y = apps.set_index(features.KEY)["TARGET"].reindex(X.index).to_numpy()
     candidates = training.compare_models(X, y, p)
     chosen = training.choose(candidates, p)
@@ -61,6 +71,53 @@ def study(apps: pd.DataFrame, models: list[str] | None, n_jobs: int | None, **ch
             "threshold": threshold_report(oof, settings.cost, settings.threshold)}
 
 
+def settings_with(models: list[str] | None, n_jobs: int | None, **changes: Any) -> Any:
+    settings = load_settings(ROOT / "params.yaml")
+    return settings, replace(settings.train, **({"models": tuple(models)} if models else {}),
+                             **({"n_jobs": n_jobs} if n_jobs else {}), **changes)
+
+
+def coherent_tables(shared: Path) -> dict[str, pd.DataFrame]:
+    """coherent10k's tables in the pipeline's storage types (as prepare writes them)."""
+    tables = {}
+    for table, relative in COHERENT.items():
+        path = shared / relative
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: --histories needs coherent10k/ of the shared folder")
+        tables[table] = to_storage_types(read_raw_table(path, table), table)
+    return tables
+
+
+def history_gain(shared: Path, models: list[str] | None, n_jobs: int | None, **changes: Any) -> dict[str, Any]:
+    """Each candidate's repeated-CV AUC on coherent10k with and without the history features, and the paired
+    gain with its 95% interval (the same folds: same rows, labels and seed)."""
+    settings, p = settings_with(models or ["xgboost"], n_jobs, **changes)
+    tables = coherent_tables(shared)
+    apps = tables.pop("application_train")
+    empty = pd.DataFrame(index=pd.Index([], name=features.KEY))
+    protected = settings.protected.fields
+    with_history = features.build_features(apps, features.history_features(tables), protected)
+    application_only = features.build_features(apps, empty, protected)
+    y = apps.set_index(features.KEY)["TARGET"].reindex(with_history.index).to_numpy()
+    logger.info("coherent10k: %d applicants, %d features with histories, %d without", len(y),
+                with_history.shape[1], application_only.shape[1])
+    result: dict[str, Any] = {"rows": len(y), "default_rate": round(float(y.mean()), 5),
+                              "features": {"with_history": with_history.shape[1],
+                                           "application_only": application_only.shape[1]},
+                              "protocol": {"folds": p.oof_folds, "repeats": p.oof_repeats}, "models": {}}
+    for model in p.models:
+        alone = training.tune_and_estimate(model, application_only, y, p)
+        both = training.tune_and_estimate(model, with_history, y, p)
+        d = paired_difference(both.fold_auc, alone.fold_auc, 1 / p.oof_folds)
+        result["models"][model] = {
+            "cv_auc_application_only": round(alone.auc, 5), "cv_auc_with_history": round(both.auc, 5),
+            "gain": round(d.mean, 5), "se": round(d.se, 5),
+            "interval_95": [round(d.mean - 1.96 * d.se, 5), round(d.mean + 1.96 * d.se, 5)],
+            "beyond_noise": bool(d.t >= p.noise_se)}
+        logger.info("%s: history gain %+.4f AUC (se %.4f): %.4f -> %.4f", model, d.mean, d.se, alone.auc, both.auc)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path("../shared/data/home-credit"))
@@ -68,8 +125,17 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--search", choices=("quick", "thorough"), default=None)
+    parser.add_argument("--histories", action="store_true",
+                        help="the history tables' gain on coherent10k (default out: reports/history_gain.json)")
     args = parser.parse_args()
     configure_logging()
+    if args.histories:
+        out = args.out if args.out != parser.get_default("out") else Path("reports/history_gain.json")
+        gain = history_gain(args.shared, args.models, args.n_jobs, **({"search": args.search} if args.search else {}))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(gain, indent=1))
+        logger.info("-> %s", out)
+        return
     result = study(visible_applicants(args.shared), args.models, args.n_jobs,
                    **({"search": args.search} if args.search else {}))
     args.out.parent.mkdir(parents=True, exist_ok=True)
