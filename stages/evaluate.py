@@ -88,6 +88,7 @@ def main() -> None:
     model = joblib.load(paths.model)
     threshold = json.loads(paths.threshold_json.read_text())
     apps = holdout_applicants(paths)
+    logger.info("scoring %s holdout applicants with exact SHAP (%s)...", f"{len(apps):,}", model.model_name)
     engine = ScoringEngine(model, threshold["threshold"], pd.read_parquet(paths.history))
     scores = engine.score_table(apps, explain=True)
     X, y, proba = scores.feature_frame(engine.columns), apps["TARGET"].to_numpy(), scores.probability
@@ -96,6 +97,7 @@ def main() -> None:
         metrics["oracle_auc"] = oracle
     paths.evaluate_dir.mkdir(parents=True, exist_ok=True)
     write_curves(y, proba, metrics, threshold["threshold"], cost, paths)
+    logger.info("curves written; explaining: SHAP importance and summary, waterfalls and LIME for three applicants...")
     importance = explain_model(model, scores, X, threshold["threshold"], settings)
     gate = fairness_gate(apps, proba, scores.refused, settings)
     comparison = json.loads(paths.train_report.read_text())
@@ -105,6 +107,7 @@ def main() -> None:
     logger.info("holdout: AUC %.4f, cost %.4f at %.3f (%.4f at 0.5)%s", metrics["auc"], metrics["business_cost"],
                 metrics["threshold"], metrics["business_cost_at_0_5"],
                 f", oracle AUC {oracle:.4f}" if oracle is not None else "")
+    logger.info("mirroring to MLflow and registering the scorer...")
     mirror_to_mlflow(settings, metrics, apps, model.model_name,
                      None if gate["passed"] else f"fairness gate {gate['summary']}")
 
