@@ -50,9 +50,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from scoring.monitoring.production_log import read_production_log  # noqa: E402
+from scoring.ray_runtime import free_port  # noqa: E402
 from scoring.serving import request_schema  # noqa: E402
 from scoring.settings import configure_logging, load_settings  # noqa: E402
-from serve.loopback import free_port, wait_until_answering  # noqa: E402
+from serve.loopback import wait_until_answering  # noqa: E402
 from tests.integration.test_ray_auth import (  # noqa: E402  (the same listing and probes as the test)
     GRPC_PROBES,
     Listener,

@@ -29,8 +29,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from drift import project, run_stage  # noqa: E402
 
+from scoring.ray_runtime import free_port  # noqa: E402
 from scoring.settings import load_settings  # noqa: E402
-from serve.loopback import free_port, wait_until_answering  # noqa: E402
+from serve.loopback import wait_until_answering  # noqa: E402
 
 
 @contextmanager

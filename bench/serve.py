@@ -37,9 +37,10 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from scoring.ray_runtime import free_port  # noqa: E402
 from scoring.serving import request_schema  # noqa: E402
 from scoring.settings import configure_logging, load_settings  # noqa: E402
-from serve.loopback import free_port, wait_until_answering  # noqa: E402
+from serve.loopback import wait_until_answering  # noqa: E402
 
 logger = logging.getLogger("bench.serve")
 WRK_SCRIPT = """

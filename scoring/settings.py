@@ -304,6 +304,17 @@ class DataSettings(Section):
 
 
 @dataclass(frozen=True)
+class ComputeSettings(Section):
+    """Where the pipeline's heavy stages run: `local` (this process) or `ray` (a Ray cluster: `address`, or a
+    single-node Ray on 127.0.0.1 started by the stage when empty), the history rows spread over `buckets`."""
+
+    backend: Literal["local", "ray"]
+    address: str
+    buckets: int
+    scratch: str
+
+
+@dataclass(frozen=True)
 class SplitSettings(Section):
     holdout_fraction: float
     seed: int
@@ -427,6 +438,7 @@ class TrackingSettings(Section):
 class Settings(Section):
     paths: Paths
     data: DataSettings
+    compute: ComputeSettings
     split: SplitSettings
     train: TrainSettings
     cost: CostSettings

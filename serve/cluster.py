@@ -19,7 +19,7 @@ RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, would refuse the second node); its GCS, ray
 listen on all interfaces and require Ray's token, its runtime-env agents listen on the machine's address only (and
 require the token), and its Prometheus exporters (autoscaler, dashboard, each node's agent) answer on 0.0.0.0 without
 it (README, "Security"). The HTTP ingress binds 127.0.0.1 (http_options.host). All traffic stays on this machine.
-Authentication: Ray's token authentication is on (serve/ray_auth.py); the token is generated once in the run folder
+Authentication: Ray's token authentication is on (scoring/ray_runtime.py); the token is generated once in the run folder
 (`.run/cluster/ray_auth_token`, mode 0600) and given to both nodes and to the driver.
 Ingress: the HAProxy fast ingress of serve/run.py (FAST_INGRESS, set on both nodes) runs on the head and forwards to
 the replicas' direct-ingress ports on both nodes; `--default-proxy` keeps Ray's Python proxy (head only as well).
@@ -45,13 +45,12 @@ from typing import Any
 
 import psutil
 
+from scoring.ray_runtime import QUIET, free_port, token_environment
 from scoring.serving import request_schema
 from scoring.settings import configure_logging, load_settings
-from serve.loopback import free_port, haproxy_environment, wait_until_answering
-from serve.ray_auth import token_environment
+from serve.loopback import haproxy_environment, wait_until_answering
 from serve.run import (
     FAST_INGRESS,
-    QUIET,
     REPLICA_DRAINING_S,
     add_application_options,
     application_args,

@@ -12,11 +12,6 @@ as 503 with `Retry-After` (a replica that died or timed out: try again), and no 
 no replica is up (it parked requests until a replica came back: 24.6 s measured; HAProxy now answers 503 at once).
 The HTTP listener itself follows `http_options.host` (127.0.0.1 by default).
 
-`free_port` chooses ports outside the kernel's ephemeral range: a port from `bind(0)` comes from the pool that Ray's
-workers draw their gRPC servers and outgoing connections from, so one of them can take it before the server it was
-chosen for binds it (seen in CI: a core worker listened on the fallback proxy's port 36519, and the service died
-with "Failed to bind to address '127.0.0.1:36519'").
-
 `wait_until_answering` is the one wait for a local server (the service, the app, a cluster, a benchmark target):
 it polls a health URL and, if the server dies or never answers, says so with the end of the server's log.
 """
@@ -25,53 +20,14 @@ from __future__ import annotations
 import http.client
 import logging
 import os
-import random
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from scoring.ray_runtime import free_port
+
 logger = logging.getLogger(__name__)
-
-EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-# Between Ray's fixed ports (6379, 8265, 10001, workers 10002-19999 where set) and the ports Ray Serve's replicas
-# take for direct ingress (HTTP 30000-31000, gRPC 40000-41000), and below the ephemeral range.
-CHOSEN_PORTS = range(20000, 30000)
-_handed_out: set[int] = set()
-_random = random.Random()
-
-
-def ephemeral_ports(settings: Path = EPHEMERAL_RANGE_FILE) -> range:
-    """The ports the kernel hands out for `bind(0)` and outgoing connections (Linux's default where unreadable)."""
-    try:
-        low, high = (int(value) for value in settings.read_text().split())
-    except (OSError, ValueError):
-        low, high = 32768, 60999
-    return range(low, high + 1)
-
-
-def is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(attempts: int = 500) -> int:
-    """A port free on 127.0.0.1 now that the kernel never hands out by itself and this process has not handed out
-    before, so only another explicit choice can take it before its server binds it."""
-    ephemeral = ephemeral_ports()
-    candidates = [port for port in CHOSEN_PORTS if port not in ephemeral and port not in _handed_out]
-    for port in _random.sample(candidates, min(attempts, len(candidates))):
-        if is_free(port):
-            _handed_out.add(port)
-            return port
-    raise RuntimeError(f"no free 127.0.0.1 port among {attempts} tried outside the ephemeral range "
-                       f"{ephemeral.start}-{ephemeral.stop - 1}")
-
 
 INGRESS_TIMEOUTS_S = {"http-request": 10, "client": 15, "server": 60, "connect": 1}
 """HAProxy's timeouts, in seconds. `http-request`: a client has that long to send its request headers (a half-sent

@@ -25,10 +25,10 @@ from typing import Any
 
 import yaml
 
+from scoring.ray_runtime import AUTH_MODE, QUIET
 from scoring.settings import configure_logging
 from serve.loopback import timeout_environment
-from serve.ray_auth import AUTH_MODE
-from serve.run import CONFIG, FAST_INGRESS, QUIET, application_settings, load_config
+from serve.run import CONFIG, FAST_INGRESS, application_settings, load_config
 
 logger = logging.getLogger("serve.manifest")
 IMAGE_ROOT = "/srv/scoring"

@@ -3,7 +3,7 @@
     python -m serve.run [--config serve/config.yaml] [--host 127.0.0.1] [--port 8000] [--pipeline-model] [--replicas N]
                         [--default-proxy]
 
-Ray starts in this process (no dashboard, no usage statistics, token authentication on: serve/ray_auth.py); the
+Ray starts in this process (no dashboard, no usage statistics, token authentication on: scoring/ray_runtime.py); the
 HTTP ingress binds 127.0.0.1. By default the
 high-throughput ingress (HAProxy, `RAY_SERVE_ENABLE_HA_PROXY=1`, `RAY_SERVE_THROUGHPUT_OPTIMIZED=1`) replaces Ray's
 Python proxy: it measured ~5x faster here (bench/serve.py); `--default-proxy` keeps Ray's own.
@@ -23,23 +23,19 @@ import argparse
 import logging
 import os
 import signal
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from scoring.ray_runtime import QUIET, local_node_environment, new_temp_dir, start_local
 from scoring.settings import configure_logging
-from serve.loopback import free_port, haproxy_environment
-from serve.ray_auth import token_environment
+from serve.loopback import haproxy_environment
 
 logger = logging.getLogger("serve.run")
 CONFIG = Path(__file__).with_name("config.yaml")
 FAST_INGRESS = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
-QUIET = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
-LOOPBACK_NODE = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-"""Single-node Ray: the node's address is 127.0.0.1 and Ray's own servers bind it (see the module's docstring)."""
 REPLICA_DRAINING_S = 2
 """How long a stopping replica of the fast ingress keeps answering (Ray's default 30 s, for a cloud load balancer to
 notice; the HAProxy here checks every 250 ms and stops sending at once): stopping would otherwise take 35 s."""
@@ -95,27 +91,15 @@ def ingress_environment(temp_dir: Path, fast_ingress: bool) -> dict[str, str]:
             "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(REPLICA_DRAINING_S)}
 
 
-def node_environment() -> dict[str, str]:
-    """Ray on loopback: the node's address and free ports for the two exporters Ray puts on fixed ones."""
-    return {**LOOPBACK_NODE, "AUTOSCALER_METRIC_PORT": str(free_port()), "DASHBOARD_METRIC_PORT": str(free_port())}
-
-
 def start(config: dict[str, Any], port: int | None = None, fast_ingress: bool = True, num_cpus: int | None = None,
           overrides: dict[str, Any] | None = None, deployment_overrides: dict[str, Any] | None = None,
           host: str | None = None) -> str:
     """Start Ray and the application; return the base URL. The caller calls `stop()`."""
-    temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    temp_dir = new_temp_dir()
     ingress = ingress_environment(temp_dir, fast_ingress)
-    for key, value in {**QUIET, **ingress}.items():
-        os.environ.setdefault(key, value)
-    os.environ.update(node_environment())  # read when Ray is imported: before `import ray`
-    os.environ.update(token_environment())  # Ray's token authentication: on, whatever the caller's environment says
-    import ray
-
-    ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-             logging_level=logging.WARNING, _temp_dir=str(temp_dir),
-             runtime_env=runtime_env({key: os.environ[key] for key in (*QUIET, *ingress) if key in os.environ}))
-    temp_dir.chmod(0o700)  # Ray made it 0777; everything in it is this user's
+    local_node_environment(ingress)
+    start_local(temp_dir, num_cpus,
+                runtime_env({key: os.environ[key] for key in (*QUIET, *ingress) if key in os.environ}))
     return deploy(config, application_args(config, overrides), deployment_overrides, host, port)
 
 

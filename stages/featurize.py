@@ -1,9 +1,11 @@
-"""DVC stage `featurize`: history lookup table, then features of the labelled (fit / holdout) and test applicants."""
+"""DVC stage `featurize`: history lookup table (here, or on Ray: params.yaml `compute`), then features of the
+labelled (fit / holdout) and test applicants."""
 from __future__ import annotations
 
 import logging
 
 from scoring import features
+from scoring.data.distributed import history_lookup
 from scoring.data.io import read_prepared
 from scoring.settings import configure_logging, load_settings
 
@@ -14,8 +16,8 @@ def main() -> None:
     configure_logging()
     settings = load_settings()
     paths, split = settings.paths, settings.split
-    tables = read_prepared(paths.prepared)
-    history = features.history_features(tables)
+    history = history_lookup(paths.prepared, settings.compute)
+    tables = read_prepared(paths.prepared, ("application_train", "application_test"))
     train = tables["application_train"]
     protected = settings.protected.fields
     labelled = features.build_features(train, history, protected)

@@ -2,8 +2,8 @@
 script needs, and which sub-package each module belongs to. The tests use it to keep dvc.yaml's deps and the
 package's layers honest; `python -m tools.imports` prints each stage's modules for dvc.yaml.
 
-Layers, bottom to top: settings, contract, features, data, synthetic, model, serving, monitoring, reporting. A
-module imports only from its own layer or the ones below.
+Layers, bottom to top: settings, ray_runtime, contract, features, catalog, data, synthetic, model, serving,
+monitoring, reporting. A module imports only from its own layer or the ones below.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "scoring"
-LAYERS = ("settings", "contract", "features", "catalog", "data", "synthetic", "model", "serving", "monitoring",
-          "reporting")
+LAYERS = ("settings", "ray_runtime", "contract", "features", "catalog", "data", "synthetic", "model", "serving",
+          "monitoring", "reporting")
 
 
 def module_file(module: str, root: Path = ROOT) -> Path | None:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from scoring.ray_runtime import free_port
 from scoring.settings import TRACE_ENV
-from serve.loopback import free_port, wait_until_answering
+from serve.loopback import wait_until_answering
 from tools.pr_metrics_diff import use_small_params
 
 from ..conftest import REPO

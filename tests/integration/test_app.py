@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from app import charts, form
 from scoring import contract
+from scoring.ray_runtime import free_port
 from scoring.serving import request_schema
-from serve.loopback import free_port
 
 from ..conftest import REPO, SETTINGS
 

@@ -13,8 +13,9 @@ import httpx
 import pandas as pd
 import pytest
 
+from scoring.ray_runtime import free_port
 from scoring.serving import request_schema
-from serve.loopback import free_port, wait_until_answering
+from serve.loopback import wait_until_answering
 
 from ..conftest import REPO, SETTINGS
 from .browser import CHROMIUM, Browser

@@ -19,8 +19,9 @@ import yaml
 
 from scoring.model import intervals
 from scoring.model.cost import business_cost
+from scoring.ray_runtime import free_port
 from serve import replay
-from serve.loopback import free_port, wait_until_answering
+from serve.loopback import wait_until_answering
 
 from ..conftest import REPO, SETTINGS
 from .conftest import stop_process

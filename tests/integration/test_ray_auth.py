@@ -19,7 +19,7 @@ import httpx
 import psutil
 import pytest
 
-from serve.ray_auth import authorization_header
+from scoring.ray_runtime import authorization_header
 
 pytestmark = pytest.mark.integration
 JOB_ROUTE = "/api/job_agent/jobs/"

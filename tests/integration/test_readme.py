@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from serve.loopback import free_port
+from scoring.ray_runtime import free_port
 from tools.pr_metrics_diff import use_small_params
 
 from ..conftest import REPO

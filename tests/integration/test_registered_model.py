@@ -20,11 +20,12 @@ from mlflow.exceptions import MlflowException
 from scoring import contract, features
 from scoring.model import tracking
 from scoring.model.cost import business_cost
+from scoring.ray_runtime import free_port
 from scoring.serving import request_schema
 from scoring.serving.engine import ScoringEngine
 from scoring.serving.registered_model import log_scorer, pyfunc_decisions, raw_rows
 from serve.api import build_api
-from serve.loopback import free_port, wait_until_answering
+from serve.loopback import wait_until_answering
 
 from ..conftest import SETTINGS, TINY_THRESHOLD, fit_model
 from .conftest import stop_process

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from scoring.monitoring.production_log import read_production_log
+from scoring.ray_runtime import free_port
 from scoring.synthetic.outcomes import replayed_applicants
 from serve import replay
-from serve.loopback import free_port
 
 from ..conftest import REPO, SETTINGS
 

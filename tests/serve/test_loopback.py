@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from scoring import ray_runtime
 from serve import loopback
 
 
 def test_chosen_ports_are_free_distinct_and_outside_the_ephemeral_range():
-    ephemeral = loopback.ephemeral_ports()
-    ports = [loopback.free_port() for _ in range(50)]
+    ephemeral = ray_runtime.ephemeral_ports()
+    ports = [ray_runtime.free_port() for _ in range(50)]
     assert len(set(ports)) == len(ports)
-    assert not [port for port in ports if port in ephemeral or port not in loopback.CHOSEN_PORTS]
+    assert not [port for port in ports if port in ephemeral or port not in ray_runtime.CHOSEN_PORTS]
     for port in ports[:5]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
@@ -28,19 +29,19 @@ def test_a_port_in_use_is_never_chosen(monkeypatch: pytest.MonkeyPatch):
         with socket.socket() as other:
             other.bind(("127.0.0.1", 0))
             spare = other.getsockname()[1]
-        monkeypatch.setattr(loopback, "CHOSEN_PORTS", [busy, spare])
-        monkeypatch.setattr(loopback, "ephemeral_ports", lambda: range(0))
-        monkeypatch.setattr(loopback, "_handed_out", set())
-        assert loopback.free_port() == spare
+        monkeypatch.setattr(ray_runtime, "CHOSEN_PORTS", [busy, spare])
+        monkeypatch.setattr(ray_runtime, "ephemeral_ports", lambda: range(0))
+        monkeypatch.setattr(ray_runtime, "_handed_out", set())
+        assert ray_runtime.free_port() == spare
         with pytest.raises(RuntimeError, match="no free 127.0.0.1 port"):
-            loopback.free_port()  # the spare one is handed out, the other is busy
+            ray_runtime.free_port()  # the spare one is handed out, the other is busy
 
 
 def test_the_ephemeral_range_is_read_from_the_kernels_setting(tmp_path: Path):
     setting = tmp_path / "ip_local_port_range"
     setting.write_text("40000\t50000\n")
-    assert loopback.ephemeral_ports(setting) == range(40000, 50001)
-    assert loopback.ephemeral_ports(tmp_path / "absent") == range(32768, 61000)
+    assert ray_runtime.ephemeral_ports(setting) == range(40000, 50001)
+    assert ray_runtime.ephemeral_ports(tmp_path / "absent") == range(32768, 61000)
 
 
 def test_waiting_ends_when_the_server_answers_and_says_why_when_it_died(tmp_path: Path):
@@ -55,7 +56,7 @@ def test_waiting_ends_when_the_server_answers_and_says_why_when_it_died(tmp_path
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", loopback.free_port()), Health)
+    server = ThreadingHTTPServer(("127.0.0.1", ray_runtime.free_port()), Health)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from serve import ray_auth
+from scoring import ray_runtime as ray_auth
 
 
 def test_a_token_is_generated_private_and_kept(tmp_path, monkeypatch):

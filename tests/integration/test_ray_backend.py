@@ -1,0 +1,87 @@
+"""The pipeline's `ray` backend (params.yaml `compute`): featurize's history aggregates computed on Ray equal the local
+ones, on a single-node Ray started for the stage and on a real two-node cluster on 127.0.0.1 (`ray start`, token
+authentication on), and nothing of Ray is left running afterwards."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from scoring.ray_runtime import AUTH_MODE, TOKEN_PATH, ensure_token
+from serve import cluster
+
+pytestmark = pytest.mark.integration
+RAY_HISTORY = """
+import sys
+from pathlib import Path
+from scoring.data.distributed import history_lookup
+from scoring.settings import ComputeSettings, configure_logging
+configure_logging()
+compute = ComputeSettings(backend="ray", address=sys.argv[3], buckets=int(sys.argv[4]), scratch=sys.argv[5])
+history_lookup(Path(sys.argv[1]), compute).to_parquet(sys.argv[2])
+"""
+
+
+def processes_with_token(token: Path) -> list[psutil.Process]:
+    """Every live process whose environment names this token file: what the Ray run started."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(TOKEN_PATH) == str(token):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def ray_history(prepared: Path, out: Path, token: Path, address: str = "", buckets: int = 7,
+                scratch: Path | None = None) -> subprocess.CompletedProcess:
+    """`history_lookup` with the ray backend, in a process of its own (Ray reads its authentication mode on import)."""
+    env = {**os.environ, AUTH_MODE: "token", TOKEN_PATH: str(ensure_token(token))}
+    return subprocess.run([sys.executable, "-c", RAY_HISTORY, str(prepared), str(out), address, str(buckets),
+                           str(scratch or "")], env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_a_single_node_ray_computes_the_local_history_features_and_stops(small_dataset, small_data, tmp_path):
+    token = tmp_path / "token"
+    scratch = tmp_path / "scratch"
+    done = ray_history(small_dataset, tmp_path / "history.parquet", token, scratch=scratch)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "history aggregates of 7/7 buckets" in done.stderr
+    computed = pd.read_parquet(tmp_path / "history.parquet")
+    local = small_data.history.sort_index()
+    assert list(computed.columns) == list(local.columns)
+    pd.testing.assert_frame_equal(computed, local, check_exact=False, rtol=1e-12)
+    assert not processes_with_token(token), "Ray processes were left running"
+    assert not list(scratch.iterdir()), "the bucket files were left behind"
+
+
+def test_a_two_node_cluster_computes_the_local_history_features(small_dataset, small_data, tmp_path, monkeypatch):
+    """Head and worker started with `ray start` on 127.0.0.1 (serve/cluster.py's nodes, token in the run folder), the
+    stage's driver connecting to them by address, and refused with another token; everything is stopped afterwards."""
+    run_dir = tmp_path / "cluster"
+    token = run_dir / "ray_auth_token"
+    monkeypatch.setenv(TOKEN_PATH, str(ensure_token(token)))  # the nodes' token (start_nodes passes the environment)
+    monkeypatch.setenv(AUTH_MODE, "token")
+    state = cluster.ClusterState("", 0, fast_ingress=False)
+    try:
+        cluster.start_nodes(state, run_dir)
+        done = ray_history(small_dataset, tmp_path / "history.parquet", token, address=state.gcs_address,
+                           buckets=6, scratch=tmp_path / "scratch")
+        assert done.returncode == 0, done.stderr[-3000:]
+        computed = pd.read_parquet(tmp_path / "history.parquet")
+        pd.testing.assert_frame_equal(computed, small_data.history.sort_index(), check_exact=False, rtol=1e-12)
+        assert len(cluster.cluster_processes(state)) > 2
+        refused = ray_history(small_dataset, tmp_path / "other.parquet", tmp_path / "another_token",
+                              address=state.gcs_address)
+        assert refused.returncode != 0 and "Authentication" in refused.stderr, refused.stderr[-2000:]
+        assert not (tmp_path / "other.parquet").exists()
+    finally:
+        cluster.down(run_dir, state)
+    assert not cluster.cluster_processes(state)
+    assert not processes_with_token(token)
