@@ -2,8 +2,13 @@
 
     python bench/pipeline.py                                   # default params, every stage
     python bench/pipeline.py --applicants 307511 --test 48744 --stages generate prepare featurize
+    python bench/pipeline.py --applicants 100000 --stages generate prepare featurize --backend local ray
+    python bench/pipeline.py --applicants 1000000 --stages generate featurize --generated-as-prepared --backend ray
 
-Each stage script runs as its own process; its peak RSS comes from the kernel (wait4). MLflow tracking is off.
+Each stage runs as its own process (`python -m stages.<name>`): its own peak RSS comes from the kernel (wait4); the
+peak of the summed RSS of it and every process it started (Ray's GCS, raylet and workers with `compute.backend:
+ray`) is sampled every 0.2 s, as is the largest single process. With several backends, the stages from featurize
+on run once per backend on the same prepared data. MLflow tracking is off.
 """
 from __future__ import annotations
 
@@ -13,9 +18,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,16 +36,51 @@ def copy_project(target: Path) -> None:
         shutil.copy2(REPO / name, target / name)
 
 
-def run_stage(stage: str, cwd: Path) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of one stage script."""
+def tree_rss(root: psutil.Process) -> tuple[int, int]:
+    """(summed RSS, largest RSS) in bytes of a process and all its descendants now."""
+    sizes = []
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            sizes.append(process.memory_info().rss)
+        except psutil.Error:
+            continue
+    return sum(sizes), max(sizes, default=0)
+
+
+def run_stage(stage: str, cwd: Path) -> tuple[float, float, float, float]:
+    """(seconds, the stage process's peak RSS, peak summed RSS of its process tree, largest single process), MiB."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, f"stages/{stage}.py"], cwd=cwd, stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([sys.executable, "-m", f"stages.{stage}"], cwd=cwd, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
+    peaks = [0, 0]
+    finished = threading.Event()
+
+    def sample() -> None:
+        tree = psutil.Process(process.pid)
+        while not finished.wait(0.2):
+            try:
+                total, largest = tree_rss(tree)
+            except psutil.Error:
+                return
+            peaks[0], peaks[1] = max(peaks[0], total), max(peaks[1], largest)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    errors = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
+    finished.set()
+    sampler.join()
     seconds = time.perf_counter() - started
     if status != 0:
-        raise SystemExit(f"stage {stage} failed:\n{process.stderr.read()[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024
+        raise SystemExit(f"stage {stage} failed:\n{errors[-3000:]}")
+    own = usage.ru_maxrss / 1024
+    return seconds, own, max(peaks[0] / 2**20, own), max(peaks[1] / 2**20, own)
+
+
+def set_backend(root: Path, backend: str) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["compute"]["backend"] = backend
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def main() -> None:
@@ -46,6 +88,10 @@ def main() -> None:
     parser.add_argument("--applicants", type=int, help="data.synthetic.n_applicants (default: params.yaml)")
     parser.add_argument("--test", type=int, help="data.synthetic.n_test (default: params.yaml)")
     parser.add_argument("--stages", nargs="*", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--generated-as-prepared", action="store_true",
+                        help="featurize reads the generator's tables (already in prepare's types): no prepare")
+    parser.add_argument("--backend", nargs="*", default=["local"], choices=("local", "ray"),
+                        help="compute.backend of the stages from featurize on (each in turn)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -55,16 +101,21 @@ def main() -> None:
         synthetic["n_applicants"] = args.applicants or synthetic["n_applicants"]
         synthetic["n_test"] = args.test or synthetic["n_test"]
         params["tracking"]["enabled"] = False
+        if args.generated_as_prepared:
+            params["paths"]["prepared"] = params["paths"]["synthetic"]
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         print(f"{synthetic['n_applicants']:,} training + {synthetic['n_test']:,} test applicants, "
               f"{os.cpu_count()} cores")
-        print(f"{'stage':<10} {'seconds':>8} {'peak RSS MiB':>13}")
-        total = 0.0
-        for stage in args.stages:
-            seconds, peak = run_stage(stage, root)
-            total += seconds
-            print(f"{stage:<10} {seconds:>8.1f} {peak:>13,.0f}", flush=True)
-        print(f"{'total':<10} {total:>8.1f}")
+        print(f"{'stage':<10} {'backend':<8} {'seconds':>8} {'peak RSS MiB':>13} {'tree peak MiB':>14} "
+              f"{'largest MiB':>12}")
+        early = [s for s in args.stages if STAGES.index(s) < STAGES.index("featurize")]
+        late = [s for s in args.stages if s not in early]
+        runs = [(stage, "local") for stage in early] + [(stage, b) for b in args.backend for stage in late]
+        for stage, backend in runs:
+            set_backend(root, backend)
+            seconds, own, tree, largest = run_stage(stage, root)
+            print(f"{stage:<10} {backend:<8} {seconds:>8.1f} {own:>13,.0f} {tree:>14,.0f} {largest:>12,.0f}",
+                  flush=True)
 
 
 if __name__ == "__main__":
