@@ -270,14 +270,22 @@ def history_features(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return history
 
 
-def split_holdout(features: pd.DataFrame, target: pd.Series, fraction: float, seed: int
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified split of the labelled applicants into (fit, holdout); the holdout is only used by evaluate."""
+def holdout_split(ids: np.ndarray, target: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stratified split of the labelled applicants' ids into (fit, holdout), each in its drawn order (the
+    holdout is only used by evaluate): the rows of `split_holdout`, from the ids and labels alone."""
     from sklearn.model_selection import train_test_split
 
-    labelled = features.assign(TARGET=target.reindex(features.index).to_numpy())
-    fit, holdout = train_test_split(labelled, test_size=fraction, stratify=labelled["TARGET"], random_state=seed)
+    fit, holdout = train_test_split(np.asarray(ids), test_size=fraction, stratify=np.asarray(target),
+                                    random_state=seed)
     return fit, holdout
+
+
+def split_holdout(features: pd.DataFrame, target: pd.Series, fraction: float, seed: int
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`holdout_split` applied to a feature table, TARGET added as its last column."""
+    labelled = features.assign(TARGET=target.reindex(features.index).to_numpy())
+    fit, holdout = holdout_split(labelled.index.to_numpy(), labelled["TARGET"].to_numpy(), fraction, seed)
+    return labelled.loc[fit], labelled.loc[holdout]
 
 
 @dataclass(frozen=True)
@@ -329,7 +337,8 @@ def feature_columns(own: Mapping[str, Any], ids: np.ndarray, history: HistoryLoo
     return {**own, **history.rows(ids)}
 
 
-def build_features(apps: pd.DataFrame, history: pd.DataFrame, protected: Sequence[str] = ()) -> pd.DataFrame:
+def build_features(apps: pd.DataFrame, history: pd.DataFrame | HistoryLookup, protected: Sequence[str] = ()
+                   ) -> pd.DataFrame:
     """Model input for any number of applications, as a table indexed by SK_ID_CURR.
 
     `protected` (params.yaml `protected.fields`, e.g. CODE_GENDER) are left out: never model inputs, they stay in
@@ -340,7 +349,8 @@ def build_features(apps: pd.DataFrame, history: pd.DataFrame, protected: Sequenc
                          "params.yaml protected.fields")
     ids = apps[KEY].to_numpy()
     own = application_columns({name: apps[name].to_numpy() for name in APPLICATION_INPUTS})
-    columns = feature_columns(own, ids, HistoryLookup.from_frame(history))
+    lookup = history if isinstance(history, HistoryLookup) else HistoryLookup.from_frame(history)
+    columns = feature_columns(own, ids, lookup)
     return pd.DataFrame({k: v for k, v in columns.items() if k not in protected}, index=pd.Index(ids, name=KEY))
 
 
