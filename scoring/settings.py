@@ -312,6 +312,7 @@ class ComputeSettings(Section):
     address: str
     buckets: int
     scratch: str
+    train_workers: int
 
 
 @dataclass(frozen=True)

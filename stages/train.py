@@ -12,7 +12,7 @@ import logging
 import joblib
 import pandas as pd
 
-from scoring.model import training
+from scoring.model import ray_xgboost, training
 from scoring.settings import configure_logging, load_settings
 
 logger = logging.getLogger("stages.train")
@@ -32,7 +32,9 @@ def main() -> None:
                     blend["gain"], blend["se"], "beyond the noise (not served yet)" if blend["beyond_noise"]
                     else "within the noise, not kept")
     raw_oof = training.out_of_fold_scores(candidates, y, p)
-    model, oof = training.fit_final(chosen, chosen.oof, X, y, p)
+    on_ray = settings.compute.backend == "ray" and chosen.model == "xgboost"
+    model, oof = training.fit_final(chosen, chosen.oof, X, y, p, refit=(lambda pipeline, X, y: ray_xgboost.refit(
+        pipeline, X, y, paths.train_features, settings.compute)) if on_ray else None)
     paths.models.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, paths.model)
     raw_oof.assign(proba=oof.ravel()).to_parquet(paths.oof)

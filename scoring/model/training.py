@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -364,19 +365,21 @@ def calibrate(calibrator: Any, raw: np.ndarray) -> np.ndarray:
     return calibrator.predict_proba(logit)[:, 1]
 
 
-def fit_final(chosen: Candidate, raw_oof: np.ndarray, X: pd.DataFrame, y: np.ndarray, p: TrainSettings
+def fit_final(chosen: Candidate, raw_oof: np.ndarray, X: pd.DataFrame, y: np.ndarray, p: TrainSettings,
+              refit: Callable[[Pipeline, pd.DataFrame, np.ndarray], Pipeline] | None = None
               ) -> tuple[CalibratedScorer, np.ndarray]:
     """Calibrator fitted on the chosen model's out-of-fold scores pooled over the repeats (`raw_oof`: repeats x
     rows); pipeline refitted on all rows.
 
     Returns the final model and its calibrated out-of-fold probabilities (repeats x rows, the threshold's input).
+    `refit` fits the pipeline elsewhere (Ray Train: `ray_xgboost.refit`) instead of here.
     """
     raw_oof = np.atleast_2d(raw_oof)
     pooled_y = np.tile(y, len(raw_oof))
     calibrator = fit_calibrator(raw_oof.ravel(), pooled_y, p.calibration)
     logger.info("out-of-fold AUC of %s, pooled over %d repeats: %.4f", chosen.model, len(raw_oof),
                 roc_auc_score(pooled_y, raw_oof.ravel()))
-    pipeline = clone(chosen.estimator).fit(X, y)
+    pipeline = refit(chosen.estimator, X, y) if refit else clone(chosen.estimator).fit(X, y)
     model = CalibratedScorer(pipeline, calibrator, chosen.model)
     model.reference_ = np.asarray(pipeline.named_steps["prep"].transform(X), dtype=float).mean(axis=0)
     model.quantiles_ = reference_quantiles(X)

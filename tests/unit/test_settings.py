@@ -14,7 +14,7 @@ RAW = {
         "n_applicants": 10, "n_test": 5, "seed": 1, "default_rate": 0.08, "chunk_size": 10,
         "drift": {"enabled": False, "income_factor": 1.3, "age_shift_years": -6, "ext_source_shift": -0.1,
                   "rare_category_share": 0.1}}},
-    "compute": {"backend": "local", "address": "", "buckets": 4, "scratch": ""},
+    "compute": {"backend": "local", "address": "", "buckets": 4, "scratch": "", "train_workers": 2},
     "split": {"holdout_fraction": 0.2, "seed": 1},
     "train": {"models": ["logreg"], "model": "auto", "imbalance": "none", "cv_folds": 3, "oof_folds": 5,
               "oof_repeats": 1, "noise_se": 2.0, "search": "quick", "search_draws": {"quick": 1, "thorough": 2},
