@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 
 import joblib
 import pandas as pd
@@ -33,8 +34,8 @@ def main() -> None:
                     else "within the noise, not kept")
     raw_oof = training.out_of_fold_scores(candidates, y, p)
     on_ray = settings.compute.backend == "ray" and chosen.model == "xgboost"
-    model, oof = training.fit_final(chosen, chosen.oof, X, y, p, refit=(lambda pipeline, X, y: ray_xgboost.refit(
-        pipeline, X, y, paths.train_features, settings.compute)) if on_ray else None)
+    refit = partial(ray_xgboost.refit, features_file=paths.train_features, compute=settings.compute)
+    model, oof = training.fit_final(chosen, chosen.oof, X, y, p, refit=refit if on_ray else None)
     paths.models.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, paths.model)
     raw_oof.assign(proba=oof.ravel()).to_parquet(paths.oof)
