@@ -21,9 +21,12 @@ import logging
 import os
 import random
 import secrets
+import shutil
 import socket
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +144,17 @@ def connect(address: str, num_cpus: int | None = None) -> Path | None:
     temp_dir = new_temp_dir()
     start_local(temp_dir, num_cpus)
     return temp_dir
+
+
+@contextmanager
+def session(address: str, num_cpus: int | None = None) -> Iterator[None]:
+    """Ray for the time of a `with` block (`connect`), then shut down: a local node stops and its folder goes."""
+    local_node = connect(address, num_cpus)
+    import ray
+
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        if local_node is not None:
+            shutil.rmtree(local_node, ignore_errors=True)

@@ -313,6 +313,7 @@ class ComputeSettings(Section):
     buckets: int
     scratch: str
     train_workers: int
+    train_sample: int
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """DVC stage `prepare`: validate the seven tables against the contract and write typed Parquet.
 
 Reads the synthetic tables (data.source: synthetic) or Kaggle's CSVs in paths.raw (data.source: kaggle).
+With `compute.backend: ray` the tables are validated block by block on Ray (scoring/data/ray_prepare.py).
 Exits with status 1 and one line per failed rule when the input breaks the contract; earlier outputs stay.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ def main() -> None:
     settings = load_settings()
     paths = settings.paths
     try:
-        result = prepare_tables(source_directory(settings), paths.prepared, paths.reports)
+        result = prepare_tables(source_directory(settings), paths.prepared, paths.reports, compute=settings.compute)
     except ValidationFailed as failure:
         logger.error("%s", failure)
         sys.exit(1)

@@ -148,12 +148,5 @@ def history_lookup(prepared: Path, compute: ComputeSettings) -> pd.DataFrame:
     `compute.scratch`, a folder every node reads and writes, or a temporary one of this machine when empty)."""
     if compute.backend == "local":
         return features.history_features(read_prepared(prepared, contract.HISTORY_TABLES))
-    local_node = ray_runtime.connect(compute.address)  # before `import ray`: Ray reads its authentication mode then
-    import ray
-
-    try:
+    with ray_runtime.session(compute.address):
         return history_features(prepared.resolve(), compute.buckets, Path(compute.scratch) if compute.scratch else None)
-    finally:
-        ray.shutdown()
-        if local_node is not None:
-            shutil.rmtree(local_node, ignore_errors=True)

@@ -47,13 +47,35 @@ def find_table_file(directory: Path, table: str) -> Path | None:
 
 def read_raw_table(path: Path, table: str) -> pd.DataFrame:
     """Read a raw table without coercing values, so that wrong types stay visible to the validation."""
+    return next(raw_blocks(path, table))
+
+
+def raw_blocks(path: Path, table: str, rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """`read_raw_table` block by block, `rows` at a time (None: the whole table in one), for tables larger than
+    one process's memory."""
     if path.stat().st_size == 0:
         raise InputError(f"{table}: file {path} is empty; put Kaggle's {table}.csv there or remove it")
     if path.suffix == ".parquet":
-        return pd.read_parquet(path)
+        if rows is None:
+            yield pd.read_parquet(path)
+            return
+        parquet = pq.ParquetFile(path)
+        yield from (batch.to_pandas() for batch in parquet.iter_batches(batch_size=rows))
+        if not parquet.metadata.num_rows:  # no batch at all: the empty table, so that its rules still run
+            yield parquet.schema_arrow.empty_table().to_pandas()
+        return
     categories = [c.name for c in contract.table(table).columns if c.kind == "category"]
+    options = {"dtype": {c: "string" for c in categories}, "low_memory": False}
     try:
-        return pd.read_csv(path, dtype={c: "string" for c in categories}, low_memory=False)
+        if rows is None:
+            yield pd.read_csv(path, **options)
+            return
+        empty = True
+        for block in pd.read_csv(path, chunksize=rows, **options):
+            empty = False
+            yield block
+        if empty:
+            yield pd.read_csv(path, nrows=0, **options)
     except pd.errors.EmptyDataError:
         raise InputError(f"{table}: file {path} has no header and no rows; it should be Kaggle's {table}.csv") from None
 

@@ -5,17 +5,20 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
-from scoring import contract, features
+from scoring import contract, features, ray_runtime
 from scoring.data.io import InputError, find_table_file, read_raw_table, replaced_directory, to_storage_types
+from scoring.data.ray_prepare import BlockChecker
 from scoring.data.validation import ContractValidator, Finding, TableReport
-from scoring.settings import Paths
+from scoring.settings import ComputeSettings, Paths
 
 logger = logging.getLogger(__name__)
 KAGGLE_HINT = "kaggle competitions download -c home-credit-default-risk -p data/raw && unzip data/raw/*.zip -d data/raw"
@@ -35,6 +38,7 @@ KAGGLE_SHARES = {"bureau": 0.86, "previous_application": 0.95, "credit_card_bala
 """Share of applicants with rows in Kaggle's complete files (../shared/data/home-credit/SOURCE.md: bureau and cards
 measured on coherent10k and the full data, previous applications on the complete id range 100002-100999)."""
 POPULATIONS = ("application_train", "application_test")
+PARENT_KEYS = ("SK_ID_CURR", "SK_ID_BUREAU", "SK_ID_PREV")
 
 
 @dataclass
@@ -53,30 +57,46 @@ def unreadable_file_report(path: Path, table: str, error: InputError) -> TableRe
     return TableReport(table, str(path), 0, 0, 0, [Finding(table, "", str(error), "error", None, 0, [])])
 
 
-def key_coverage(frame: pd.DataFrame, table: contract.Table, known: dict[str, set[int]]) -> dict[str, float]:
-    """Share of foreign keys found in the parent table (Kaggle's files have orphans: reported, not rejected)."""
-    out = {}
-    for column in table.parents:
-        parents = known.get(column, set())
-        if parents and column in frame:
-            out[f"{table.name}.{column}"] = round(float(frame[column].isin(parents).mean()), 4)
-    return out
+TableChecker = Callable[[contract.Table, Path, Path], TableReport]
+"""Validates one table's file against the contract and, when it passes, writes it typed to the staging folder."""
 
 
-def prepare_tables(
-    source: Path, out_dir: Path, report_dir: Path, validator: ContractValidator | None = None
-) -> PrepareResult:
-    """Validate every table found in `source` and write them typed to `out_dir`, all or nothing."""
-    validator = validator or ContractValidator()
+class WholeTableChecker:
+    """The local backend: the table read whole and validated in this process."""
+
+    def __init__(self, validator: ContractValidator | None = None):
+        self.validator = validator or ContractValidator()
+
+    def __call__(self, table: contract.Table, path: Path, staging: Path) -> TableReport:
+        frame = read_raw_table(path, table.name)
+        logger.info("validating %s (%d rows) from %s", table.name, len(frame), path)
+        report = self.validator.validate(frame, table.name, str(path))
+        if not report.errors:
+            to_storage_types(frame, table.name).to_parquet(staging / f"{table.name}.parquet", index=False)
+        return report
+
+
+def prepare_tables(source: Path, out_dir: Path, report_dir: Path, validator: ContractValidator | None = None,
+                   compute: ComputeSettings | None = None) -> PrepareResult:
+    """Validate every table found in `source` and write them typed to `out_dir`, all or nothing. With
+    `compute.backend: ray` the tables are validated block by block on Ray (`ray_prepare`): same rules, same report."""
+    if compute is not None and compute.backend == "ray":
+        with ray_runtime.session(compute.address):
+            return checked_tables(source, out_dir, report_dir, BlockChecker(compute.scratch))
+    return checked_tables(source, out_dir, report_dir, WholeTableChecker(validator))
+
+
+def checked_tables(source: Path, out_dir: Path, report_dir: Path, check: TableChecker) -> PrepareResult:
     reports: list[TableReport] = []
     coverage: dict[str, float] = {}
-    known: dict[str, set[int]] = {"SK_ID_CURR": set(), "SK_ID_BUREAU": set(), "SK_ID_PREV": set()}
+    known: dict[str, np.ndarray] = {}
     with replaced_directory(out_dir) as staging:
         for table in contract.TABLES.values():
-            report = prepare_one(table, source, staging, validator, known)
+            report = prepare_one(table, source, staging, check)
             if report is not None:
                 reports.append(report)
-                coverage.update(report_coverage(table, staging, known))
+                remember_keys(table, staging, known)
+                coverage.update(key_coverage(table, staging, known))
         applicants = applicant_coverage(staging)
         write_report(reports, coverage, report_dir, applicants)
         raise_on_errors(reports, report_dir)
@@ -86,8 +106,7 @@ def prepare_tables(
     return PrepareResult(reports, coverage, applicants)
 
 
-def prepare_one(table: contract.Table, source: Path, staging: Path, validator: ContractValidator,
-                known: dict[str, set[int]]) -> TableReport | None:
+def prepare_one(table: contract.Table, source: Path, staging: Path, check: TableChecker) -> TableReport | None:
     path = find_table_file(source, table.name)
     if path is None:
         if table.name in contract.REQUIRED_TABLES:
@@ -95,24 +114,33 @@ def prepare_one(table: contract.Table, source: Path, staging: Path, validator: C
         logger.warning("%s: no file in %s; features from it will be missing", table.name, source)
         return None
     try:
-        frame = read_raw_table(path, table.name)
+        return check(table, path, staging)
     except InputError as error:
         return unreadable_file_report(path, table.name, error)
-    logger.info("validating %s (%d rows) from %s", table.name, len(frame), path)
-    report = validator.validate(frame, table.name, str(path))
-    if not report.errors:
-        to_storage_types(frame, table.name).to_parquet(staging / f"{table.name}.parquet", index=False)
-        if table.primary_key in known:
-            known[table.primary_key] |= set(frame[table.primary_key].tolist())
-    return report
 
 
-def report_coverage(table: contract.Table, staging: Path, known: dict[str, set[int]]) -> dict[str, float]:
+def remember_keys(table: contract.Table, staging: Path, known: dict[str, np.ndarray]) -> None:
+    """Add a written table's primary keys (those other tables refer to) to `known`, sorted and unique."""
     path = staging / f"{table.name}.parquet"
-    if not table.parents or not path.exists():
+    if table.primary_key in PARENT_KEYS and path.exists():
+        keys = pq.read_table(path, columns=[table.primary_key]).column(0).to_numpy()
+        known[table.primary_key] = np.union1d(known.get(table.primary_key, keys[:0]), keys)
+
+
+def key_coverage(table: contract.Table, staging: Path, known: dict[str, np.ndarray]) -> dict[str, float]:
+    """Share of a written table's foreign keys found in the parent table (Kaggle's files have orphans: reported, not
+    rejected), counted batch by batch."""
+    path = staging / f"{table.name}.parquet"
+    parents = {column: known[column] for column in table.parents if len(known.get(column, ()))}
+    if not parents or not path.exists():
         return {}
-    frame = pd.read_parquet(path, columns=list(table.parents))
-    return key_coverage(frame, table, known)
+    found, rows = dict.fromkeys(parents, 0), 0
+    for batch in pq.ParquetFile(path).iter_batches(columns=list(parents), batch_size=1 << 20):
+        rows += batch.num_rows
+        for column, keys in parents.items():
+            values = batch.column(column).to_numpy(zero_copy_only=False)
+            found[column] += int(np.isin(values, keys).sum())
+    return {f"{table.name}.{column}": round(found[column] / rows, 4) for column in parents} if rows else {}
 
 
 def raise_on_errors(reports: list[TableReport], report_dir: Path) -> None:

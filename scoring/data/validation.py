@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 NUMERIC_TYPES = ["int8", "int16", "int32", "int64", "Int8", "Int16", "Int32", "Int64", "uint8", "uint16", "uint32",
                  "uint64", "float16", "float32", "float64", "Float32", "Float64", "bool"]
 TEXT_TYPES = ["object", "str", "string", "category", "StringDtype", "CategoricalDtype"]
+UNIQUE_KEY_RULE = "key must be unique"
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def build_suite(table: contract.Table, present: set[str], gx: Any, gxe: Any, nam
         if col.name in present:
             expectations += column_expectations(col, gxe)
     if table.primary_key and table.primary_key in present:
-        expectations.append(_expectation(gxe, "ExpectColumnValuesToBeUnique", "key must be unique", "error",
+        expectations.append(_expectation(gxe, "ExpectColumnValuesToBeUnique", UNIQUE_KEY_RULE, "error",
                                          column=table.primary_key))
     # Passing the list at once: add_expectation() compares each new one with all others (quadratic, ~30 s here).
     return gx.ExpectationSuite(name=name or f"{table.name}_contract", expectations=expectations)

@@ -80,27 +80,24 @@ def refit(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, features_file: Pat
     prep = clone(pipeline.named_steps["prep"]).fit(X, y)
     model = clone(pipeline.named_steps["model"])
     params, rounds = booster_params(model)
-    local_node = ray_runtime.connect(compute.address)  # before `import ray`: Ray reads its authentication mode then
-    import ray
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.xgboost import XGBoostTrainer
+    with ray_runtime.session(compute.address):
+        import ray
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.xgboost import XGBoostTrainer
 
-    storage = Path(tempfile.mkdtemp(prefix="ray-train-", dir=compute.scratch or None))
-    try:
-        data = ray.data.read_parquet(str(features_file.resolve())).map_batches(
-            encoded_batch, batch_format="pyarrow", fn_kwargs={"prep": prep})
-        trainer = XGBoostTrainer(
-            train_worker, train_loop_config={"params": params, "rounds": rounds}, datasets={"train": data},
-            scaling_config=ScalingConfig(num_workers=compute.train_workers, resources_per_worker={"CPU": 0.5}),
-            run_config=RunConfig(storage_path=str(storage), name="xgboost"))
-        logger.info("ray: XGBoost on %d workers, %d rounds", compute.train_workers, rounds)
-        result = trainer.fit()
-        with result.checkpoint.as_directory() as folder:
-            model.load_model(os.path.join(folder, MODEL_FILE))
-    finally:
-        ray.shutdown()
-        shutil.rmtree(storage, ignore_errors=True)
-        if local_node is not None:
-            shutil.rmtree(local_node, ignore_errors=True)
+        storage = Path(tempfile.mkdtemp(prefix="ray-train-", dir=compute.scratch or None))
+        try:
+            data = ray.data.read_parquet(str(features_file.resolve())).map_batches(
+                encoded_batch, batch_format="pyarrow", fn_kwargs={"prep": prep})
+            trainer = XGBoostTrainer(
+                train_worker, train_loop_config={"params": params, "rounds": rounds}, datasets={"train": data},
+                scaling_config=ScalingConfig(num_workers=compute.train_workers, resources_per_worker={"CPU": 0.5}),
+                run_config=RunConfig(storage_path=str(storage), name="xgboost"))
+            logger.info("ray: XGBoost on %d workers, %d rounds", compute.train_workers, rounds)
+            result = trainer.fit()
+            with result.checkpoint.as_directory() as folder:
+                model.load_model(os.path.join(folder, MODEL_FILE))
+        finally:
+            shutil.rmtree(storage, ignore_errors=True)
     model.inner_rounds_, model.inner_auc_ = model.rounds, float("nan")
     return Pipeline([("prep", prep), ("model", model)])

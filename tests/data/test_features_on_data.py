@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from scoring import features
-from scoring.data.feature_table import write_features
+from scoring.data.feature_table import read_features, write_features
 from scoring.data.io import read_prepared
 
 
@@ -63,3 +63,20 @@ def test_features_written_chunk_by_chunk_equal_the_whole_table(tables, history, 
     write_features(sparse, apps.SK_ID_CURR.to_numpy(), lookup, [], tmp_path / "sparse.parquet", chunk_rows=997)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "sparse.parquet"),
                                   features.build_features(sparse, history))
+
+
+def test_a_sample_of_a_feature_table_is_stratified_and_read_chunk_by_chunk(tables, history, tmp_path):
+    """train's rows with compute.backend ray: `read_features(path, sample)` keeps that many rows, the default rate
+    kept, each row exactly the table's (index, order, types); 0, or more rows than the table has, reads it all."""
+    apps = tables["application_train"]
+    lookup = features.HistoryLookup.from_frame(history)
+    write_features(apps, apps.SK_ID_CURR.to_numpy(), lookup, [], tmp_path / "fit.parquet", with_target=True,
+                   chunk_rows=997)
+    whole = read_features(tmp_path / "fit.parquet")
+    sample = read_features(tmp_path / "fit.parquet", 1500, seed=3)
+    assert len(sample) == pytest.approx(1500, abs=1) and sample.index.is_unique
+    assert sample.TARGET.mean() == pytest.approx(whole.TARGET.mean(), abs=0.002)
+    assert list(whole.index.get_indexer(sample.index)) == sorted(whole.index.get_indexer(sample.index))
+    pd.testing.assert_frame_equal(sample, whole.loc[sample.index])
+    assert not sample.index.equals(read_features(tmp_path / "fit.parquet", 1500, seed=4).index)
+    pd.testing.assert_frame_equal(read_features(tmp_path / "fit.parquet", len(whole) + 1), whole)
