@@ -90,6 +90,7 @@ loop: setup  # after `make run`: replay drifted applicants, drift, their outcome
 
 manifest: setup
 	python -m serve.manifest
+	python -m serve.manifest --pipeline
 
 bench-generate: setup
 	python bench/generate.py

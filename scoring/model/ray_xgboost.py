@@ -85,6 +85,8 @@ def refit(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, features_file: Pat
         from ray.train import RunConfig, ScalingConfig
         from ray.train.xgboost import XGBoostTrainer
 
+        if compute.scratch:
+            Path(compute.scratch).mkdir(parents=True, exist_ok=True)
         storage = Path(tempfile.mkdtemp(prefix="ray-train-", dir=compute.scratch or None))
         try:
             data = ray.data.read_parquet(str(features_file.resolve())).map_batches(
