@@ -7,8 +7,9 @@
     python bench/pipeline.py --applicants 1000000 --stages generate featurize --generated-as-prepared --backend ray
 
 Each stage runs as its own process (`python -m stages.<name>`): its own peak RSS comes from the kernel (wait4); the
-peak of the summed RSS of it and every process it started (Ray's GCS, raylet and workers with `compute.backend:
-ray`) is sampled every 0.2 s, as is the largest single process. With several backends, the stages from prepare on
+peak of the summed PSS of it and every process it started (Ray's GCS, raylet and workers with `compute.backend:
+ray`; PSS counts the pages of Ray's shared object store once, not once per process mapping them) is sampled every
+0.2 s, as is the largest single process's RSS. With several backends, the stages from prepare on
 run once per backend on the same generated data. MLflow tracking is off.
 """
 from __future__ import annotations
@@ -37,19 +38,24 @@ def copy_project(target: Path) -> None:
         shutil.copy2(REPO / name, target / name)
 
 
-def tree_rss(root: psutil.Process) -> tuple[int, int]:
-    """(summed RSS, largest RSS) in bytes of a process and all its descendants now."""
-    sizes = []
+def tree_memory(root: psutil.Process) -> tuple[int, int]:
+    """(summed PSS, largest RSS) in bytes of a process and all its descendants now. PSS shares each shared page
+    among the processes that map it: Ray's object store is mapped by the driver, the raylet and every worker, and
+    summed RSS would count it once per process."""
+    pss, rss = [], []
     for process in [root, *root.children(recursive=True)]:
         try:
-            sizes.append(process.memory_info().rss)
+            memory = process.memory_full_info()
         except psutil.Error:
             continue
-    return sum(sizes), max(sizes, default=0)
+        pss.append(memory.pss)
+        rss.append(memory.rss)
+    return sum(pss), max(rss, default=0)
 
 
 def run_stage(stage: str, cwd: Path) -> tuple[float, float, float, float]:
-    """(seconds, the stage process's peak RSS, peak summed RSS of its process tree, largest single process), MiB."""
+    """(seconds, the stage process's peak RSS, peak summed PSS of its process tree, largest single process's RSS),
+    MiB."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", f"stages.{stage}"], cwd=cwd, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
@@ -60,7 +66,7 @@ def run_stage(stage: str, cwd: Path) -> tuple[float, float, float, float]:
         tree = psutil.Process(process.pid)
         while not finished.wait(0.2):
             try:
-                total, largest = tree_rss(tree)
+                total, largest = tree_memory(tree)
             except psutil.Error:
                 return
             peaks[0], peaks[1] = max(peaks[0], total), max(peaks[1], largest)
@@ -107,7 +113,7 @@ def main() -> None:
         (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         print(f"{synthetic['n_applicants']:,} training + {synthetic['n_test']:,} test applicants, "
               f"{os.cpu_count()} cores")
-        print(f"{'stage':<10} {'backend':<8} {'seconds':>8} {'peak RSS MiB':>13} {'tree peak MiB':>14} "
+        print(f"{'stage':<10} {'backend':<8} {'seconds':>8} {'peak RSS MiB':>13} {'tree PSS MiB':>14} "
               f"{'largest MiB':>12}")
         early = [s for s in args.stages if s == "generate"]
         late = [s for s in args.stages if s not in early]

@@ -127,6 +127,12 @@ def remember_keys(table: contract.Table, staging: Path, known: dict[str, np.ndar
         known[table.primary_key] = np.union1d(known.get(table.primary_key, keys[:0]), keys)
 
 
+def is_known(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which `values` are among `keys` (sorted, unique): a binary search each (np.isin would sort both each time)."""
+    at = np.clip(np.searchsorted(keys, values), 0, len(keys) - 1)
+    return keys[at] == values
+
+
 def key_coverage(table: contract.Table, staging: Path, known: dict[str, np.ndarray]) -> dict[str, float]:
     """Share of a written table's foreign keys found in the parent table (Kaggle's files have orphans: reported, not
     rejected), counted batch by batch."""
@@ -138,8 +144,7 @@ def key_coverage(table: contract.Table, staging: Path, known: dict[str, np.ndarr
     for batch in pq.ParquetFile(path).iter_batches(columns=list(parents), batch_size=1 << 20):
         rows += batch.num_rows
         for column, keys in parents.items():
-            values = batch.column(column).to_numpy(zero_copy_only=False)
-            found[column] += int(np.isin(values, keys).sum())
+            found[column] += int(is_known(batch.column(column).to_numpy(zero_copy_only=False), keys).sum())
     return {f"{table.name}.{column}": round(found[column] / rows, 4) for column in parents} if rows else {}
 
 
@@ -154,12 +159,25 @@ def staged_columns(staging: Path, table: str, columns: list[str]) -> pd.DataFram
     return pd.read_parquet(path, columns=columns) if path.exists() else None
 
 
+def distinct_rows(staging: Path, table: str, columns: list[str]) -> pd.DataFrame | None:
+    """The distinct rows of `columns` of a written table, read batch by batch: a history table repeats an
+    applicant's keys on every row (tens of millions of rows, a few million distinct keys, at a million applicants)."""
+    path = staging / f"{table}.parquet"
+    if not path.exists():
+        return None
+    parts = [batch.to_pandas().drop_duplicates()
+             for batch in pq.ParquetFile(path).iter_batches(columns=columns, batch_size=1 << 20)]
+    if not parts:
+        return pd.read_parquet(path, columns=columns)
+    return pd.concat(parts, ignore_index=True).drop_duplicates(ignore_index=True)
+
+
 def applicant_coverage(staging: Path) -> dict[str, Any]:
     """Per population (training and test applicants): how many applicants each history table has rows for, the
     combinations of tables, and whose previous applications were not collected (features.history_coverage)."""
     needed = {t: [features.KEY, "SK_ID_PREV"] if t in (*features.PREVIOUS_CHILDREN, "previous_application")
               else [features.KEY] for t in (*features.COVERAGE_FLAGS, *features.PREVIOUS_CHILDREN)}
-    tables = {t: frame for t, cols in needed.items() if (frame := staged_columns(staging, t, cols)) is not None}
+    tables = {t: frame for t, cols in needed.items() if (frame := distinct_rows(staging, t, cols)) is not None}
     flags = features.history_coverage(tables)
     out: dict[str, Any] = {"absent_tables": [t for t in features.COVERAGE_FLAGS if t not in tables]}
     for population in POPULATIONS:

@@ -1,15 +1,16 @@
 """prepare on Ray (`compute.backend: ray`): each table validated block by block with the contract's Great
 Expectations suite, the blocks' results merged into the one report of the local backend.
 
-This process streams each raw file (Parquet row groups, CSV chunks) and hands each block to a Ray task, a bounded
-number at a time, so that neither it nor any task ever holds a whole table. A task runs the table's suite on its
-block (`ContractValidator`, one per worker process) and, when the block passes, writes it in the prepared storage
-types as one Parquet part in a scratch folder (`compute.scratch`: one every node sees on a cluster). The findings
-of the blocks are merged per rule: failing rows added up, the first examples kept. The one rule a block cannot
-decide, a primary key's uniqueness, is checked here on the keys the tasks return (8 bytes a row, of the tables with
-a primary key: applications, bureau, previous applications). When the table passes, its parts are appended, one at
-a time, to the single prepared file the local backend writes. Row counts, failing counts and the written tables
-are the local ones; the examples of a rule may come in another order.
+Each raw file is cut into blocks, a bounded number in flight at a time, so that no process ever holds a whole
+table: a Parquet file's row groups, which each task reads itself (this process reads only the file's metadata), or
+a CSV file's chunks, which this process reads and hands over through Ray's object store. A task runs the table's
+suite on its block (`ContractValidator`, one per worker process) and, when the block passes, writes it in the
+prepared storage types as one Parquet part in a scratch folder (`compute.scratch`: one every node sees on a
+cluster). The findings of the blocks are merged per rule: failing rows added up, the first examples kept. The one
+rule a block cannot decide, a primary key's uniqueness, is checked here on the keys the tasks return (8 bytes a
+row, of the tables with a primary key: applications, bureau, previous applications). When the table passes, its
+parts are appended, one at a time, to the single prepared file the local backend writes. Row counts, failing counts
+and the written tables are the local ones; the examples of a rule may come in another order.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import shutil
 import tempfile
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +32,9 @@ from scoring.data.io import raw_blocks, to_storage_types
 from scoring.data.validation import UNIQUE_KEY_RULE, ContractValidator, Finding, TableReport, drop_consequences
 
 logger = logging.getLogger(__name__)
-BLOCK_CELLS = 1 << 24
-"""Values in one block (rows x columns): 128 MiB as float64, about 140,000 application rows, 5 million balance rows."""
+BLOCK_CELLS = 1 << 23
+"""Values in one block (rows x columns): 64 MiB as float64, about 70,000 application rows, 2.8 million balance rows
+(a task's memory, Great Expectations included, is a few times that)."""
 BlockResult = tuple[TableReport, "np.ndarray | None"]
 """A block's report and its primary keys (None: the table has none, or the block's are not numbers)."""
 
@@ -42,9 +45,38 @@ def worker_validator() -> ContractValidator:
     return ContractValidator()
 
 
-def check_block(frame: pd.DataFrame, table_name: str, source: str, part: str) -> BlockResult:
+Block = pd.DataFrame | tuple[str, list[int]]
+"""A block of a raw table: rows read by this process (CSV), or a Parquet file's row groups the task reads itself."""
+
+
+def row_group_blocks(path: Path, rows: int) -> list[list[int]]:
+    """The file's row groups gathered into blocks of at least `rows` rows (a row group is never split)."""
+    metadata = pq.ParquetFile(path).metadata
+    blocks, current, count = [], [], 0
+    for group in range(metadata.num_row_groups):
+        current.append(group)
+        count += metadata.row_group(group).num_rows
+        if count >= rows:
+            blocks, current, count = [*blocks, current], [], 0
+    return blocks + [current] if current else blocks
+
+
+def blocks_of(path: Path, table_name: str, rows: int) -> Iterator[Block]:
+    """A raw table's blocks: a non-empty Parquet file's row groups (read by the tasks, not here), else the chunks of
+    `raw_blocks` (CSV; the rules of an empty table still run on its empty frame)."""
+    if path.suffix == ".parquet" and path.stat().st_size and pq.ParquetFile(path).metadata.num_rows:
+        yield from ((str(path), groups) for groups in row_group_blocks(path, rows))
+        return
+    yield from raw_blocks(path, table_name, rows)
+
+
+def check_block(block: Block, table_name: str, source: str, part: str) -> BlockResult:
     """A Ray task: the block's report (uniqueness left to the whole table's keys) and its primary keys; the block
     written to `part` in storage types when it passes."""
+    if isinstance(block, tuple):
+        file, groups = block
+        block = pq.ParquetFile(file).read_row_groups(groups).to_pandas()
+    frame = block
     report = worker_validator().validate(frame, table_name, source)
     report.findings = [f for f in report.findings if f.rule != UNIQUE_KEY_RULE]
     if not report.errors:
@@ -138,7 +170,7 @@ class BlockChecker:
                         time.perf_counter() - started)
 
         try:
-            for number, block in enumerate(raw_blocks(path, table.name, rows_per_block)):
+            for number, block in enumerate(blocks_of(path, table.name, rows_per_block)):
                 pending.append(task.remote(block, table.name, str(path), str(parts / f"part-{number:06d}.parquet")))
                 if len(pending) >= in_flight:
                     collect_oldest()

@@ -127,7 +127,8 @@ with ray_runtime.session(address):
 
 def ray_prepare(source: Path, out: Path, token: Path, address: str = "", scratch: Path | None = None
                 ) -> subprocess.CompletedProcess:
-    """prepare's tables validated on Ray 150 rows a block (400 applications: three blocks), in a process of its own."""
+    """prepare's tables validated on Ray, 150 rows a block (CSV; a Parquet file's blocks are whole row groups), in a
+    process of its own."""
     env = {**os.environ, AUTH_MODE: "token", TOKEN_PATH: str(ensure_token(token))}
     return subprocess.run([sys.executable, "-c", RAY_PREPARE, str(source), str(out), address, str(scratch or "")],
                           env=env, capture_output=True, text=True, timeout=600)
@@ -138,14 +139,14 @@ def report_of(out: Path) -> dict:
 
 
 def test_prepare_on_a_two_node_cluster_writes_the_local_tables(small_dataset, tmp_path, validator, two_nodes):
-    """Kaggle-like CSVs read in blocks of 150 rows, each validated by a task on either node: the prepared tables and
-    the report equal the local prepare's."""
-    raw = write_raw(small_dataset, tmp_path / "raw")
-    here = prepare_tables(raw, tmp_path / "local" / "prepared", tmp_path / "local" / "reports", validator)
+    """The generator's eight Parquet tables, each task reading its own row groups (two chunks: two blocks of
+    applications), on either node: the prepared tables and the report equal the local prepare's."""
+    here = prepare_tables(small_dataset, tmp_path / "local" / "prepared", tmp_path / "local" / "reports", validator)
     address, token = two_nodes
-    done = ray_prepare(raw, tmp_path / "ray", token, address, tmp_path / "scratch")
+    done = ray_prepare(small_dataset, tmp_path / "ray", token, address, tmp_path / "scratch")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "ray: application_train validated, 3 blocks, 400 rows" in done.stderr
+    assert "ray: application_train validated, 2 blocks, 6000 rows" in done.stderr
+    assert len(here.reports) == 8
     for report in here.reports:
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ray" / "prepared" / f"{report.table}.parquet"),
                                       pd.read_parquet(tmp_path / "local" / "prepared" / f"{report.table}.parquet"))
