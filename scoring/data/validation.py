@@ -122,7 +122,10 @@ class ContractValidator:
         batch = self.source.add_dataframe_asset(f"{table_name}_{self.runs}").add_batch_definition_whole_dataframe("all")
         definition = self.context.validation_definitions.add(
             self.gx.ValidationDefinition(name=f"{table_name}_{self.runs}", data=batch, suite=suite))
-        result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+        try:
+            result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+        finally:
+            self.forget(name)
         findings = drop_consequences([finding_from(r, table_name, len(frame)) for r in result.results if not r.success])
         for finding in findings:
             if finding.rule.startswith("type must be"):
@@ -131,6 +134,19 @@ class ContractValidator:
         if extra:
             logger.warning("%s: columns outside the contract are ignored: %s", table_name, extra)
         return TableReport(table_name, source, len(frame), frame.shape[1], len(suite.expectations), findings)
+
+
+    def forget(self, name: str) -> None:
+        """Drop one validation's definition, suite, asset, batch and metrics: the execution engine's caches keep every
+        validated frame and its columns' intermediate results, so a validator used many times (prepare on Ray: one
+        per worker, block after block) would grow by about a frame each time."""
+        self.context.validation_definitions.delete(name)
+        self.context.suites.delete(name)
+        self.source.delete_asset(name)
+        engine = self.source.get_execution_engine()
+        engine.batch_manager.reset_batch_cache()
+        engine.batch_manager.batch_data_cache.clear()
+        engine._metric_cache.clear()  # column-long intermediate results of every metric computed (no public reset)
 
 
 def finding_from(result: Any, table: str, rows: int) -> Finding:

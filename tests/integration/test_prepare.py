@@ -1,10 +1,12 @@
 """The prepare step on good, real and bad input: clear one-line errors, full report, earlier outputs kept."""
+import gc
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pandas as pd
@@ -220,3 +222,19 @@ def test_every_real_sample_passes_the_contract(table, sample, validator):
 
     report = validator.validate(read_raw_table(shared_file(sample), table), table)
     assert not [f.line() for f in report.errors]
+
+
+def test_the_validator_keeps_nothing_of_what_it_validated(small_dataset, validator):
+    """prepare on Ray validates block after block with one validator per worker: no frame, and none of its metrics'
+    column-long results, may stay in Great Expectations' caches (they did: a worker grew to 8 GiB at 1M applicants)."""
+    frame = pd.read_parquet(small_dataset / "credit_card_balance.parquet")
+    columns = [weakref.ref(frame[name]) for name in frame.columns[:3]]
+    alive = weakref.ref(frame)
+    report = validator.validate(frame, "credit_card_balance")
+    assert report.rows == len(frame) and not report.errors
+    del frame
+    gc.collect()
+    assert alive() is None, "the validated frame is still referenced"
+    assert all(ref() is None for ref in columns)
+    leftovers = [o for o in gc.get_objects() if isinstance(o, (pd.Series, pd.DataFrame)) and len(o) == report.rows]
+    assert not leftovers, f"{len(leftovers)} column-long results of the validation are still referenced"
