@@ -50,6 +50,12 @@ NOT_RUN = {
         "a two-node Ray cluster (~3.4 GiB): tests/integration/test_multinode.py runs `python -m serve.cluster` up, "
         "status and down",
     ".venv/bin/python -m serve.cluster status": "see serve.cluster up",
+    "docker build -f deploy/pipeline.Dockerfile -t registry.example/credit-scoring-pipeline:v1 . && docker push "
+    "registry.example/credit-scoring-pipeline:v1": "no Docker and no registry on this machine",
+    "kubectl create -f /tmp/pipeline-rayjob.yaml": "no Kubernetes cluster here; tests/repo/test_pipeline_manifest.py "
+                                                   "checks the manifest, test_kuberay_manifest_command renders it",
+    "kubectl get rayjob credit-scoring-pipeline": "see kubectl create",
+    "kubectl logs -f job/credit-scoring-pipeline": "see kubectl create",
     ".venv/bin/python -m serve.cluster down": "see serve.cluster up",
 }
 
@@ -90,6 +96,7 @@ MLFLOW = block_after("### MLflow") + block_after("To serve the champion with MLf
 BATCH = block_after("### Batch scoring")
 SERVICE = [c for c in README_COMMANDS if c.startswith(("make serve", "curl -s -X POST 'http://127.0.0.1:8000/score"))]
 APP = [c for c in README_COMMANDS if c.startswith("make app")]
+KUBERAY = [c for c in block_after("**On Kubernetes (KubeRay).**") if words(c) not in {words(n) for n in NOT_RUN}]
 REAL_DATA = [c for c in block_after("**Kaggle's files (real data).**") if words(c) not in {words(n) for n in NOT_RUN}]
 
 
@@ -172,13 +179,36 @@ def project(tmp_path_factory) -> Project:
 
 def test_every_readme_command_is_run_or_excused():
     assert README_COMMANDS, "no ```bash block found in README.md"
-    ran = {words(c) for c in (*PIPELINE, *MLFLOW, *BATCH, *SERVICE, *APP, *REAL_DATA)}
+    ran = {words(c) for c in (*PIPELINE, *MLFLOW, *BATCH, *SERVICE, *APP, *REAL_DATA, *KUBERAY)}
     excused = {words(c) for c in NOT_RUN}
     written = {words(c) for c in README_COMMANDS}
     unmapped = sorted(written - ran - excused)
     assert not unmapped, f"README commands neither run by tests/integration/test_readme.py nor in NOT_RUN: {unmapped}"
     assert not excused - written, f"NOT_RUN names commands no longer in README.md: {sorted(excused - written)}"
     assert len(MLFLOW) == 3 and len(BATCH) == 1 and len(SERVICE) == 2 and len(APP) == 1 and len(REAL_DATA) == 4
+    assert len(KUBERAY) == 1
+
+
+def test_kuberay_manifest_command(project):
+    """The RayJob of the README's KubeRay block, rendered with its options: that image on every container, that many
+    workers of that size, the pipeline on Ray in the shared checkout."""
+    out = Path(shlex.split(KUBERAY[0])[-1])
+    out.unlink(missing_ok=True)
+    project.run(KUBERAY[0])
+    job = yaml.safe_load(out.read_text())
+    out.unlink()
+    args = shlex.split(KUBERAY[0])
+    image, workers = args[args.index("--image") + 1], int(args[args.index("--workers") + 1])
+    cluster = job["spec"]["rayClusterSpec"]
+    group = cluster["workerGroupSpecs"][0]
+    assert group["replicas"] == workers
+    worker = group["template"]["spec"]["containers"][0]
+    assert worker["resources"]["limits"] == {"cpu": args[args.index("--worker-cpus") + 1],
+                                             "memory": args[args.index("--worker-memory") + 1]}
+    pods = [cluster["headGroupSpec"]["template"]["spec"], group["template"]["spec"],
+            job["spec"]["submitterPodTemplate"]["spec"]]
+    assert {c["image"] for pod in pods for c in pod["containers"] + pod["initContainers"]} == {image}
+    assert "compute.backend=ray" in job["spec"]["entrypoint"]
 
 
 def test_pipeline_commands(project):
