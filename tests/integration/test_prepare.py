@@ -228,13 +228,21 @@ def test_the_validator_keeps_nothing_of_what_it_validated(small_dataset, validat
     """prepare on Ray validates block after block with one validator per worker: no frame, and none of its metrics'
     column-long results, may stay in Great Expectations' caches (they did: a worker grew to 8 GiB at 1M applicants)."""
     frame = pd.read_parquet(small_dataset / "credit_card_balance.parquet")
+    rows = len(frame)
+
+    def column_long() -> set[int]:
+        """The pandas objects alive now with as many rows as the validated frame (other tests' tables included)."""
+        gc.collect()
+        return {id(o) for o in gc.get_objects() if isinstance(o, (pd.Series, pd.DataFrame)) and len(o) == rows}
+
+    before = column_long()
     columns = [weakref.ref(frame[name]) for name in frame.columns[:3]]
     alive = weakref.ref(frame)
     report = validator.validate(frame, "credit_card_balance")
-    assert report.rows == len(frame) and not report.errors
+    assert report.rows == rows and not report.errors
     del frame
     gc.collect()
     assert alive() is None, "the validated frame is still referenced"
     assert all(ref() is None for ref in columns)
-    leftovers = [o for o in gc.get_objects() if isinstance(o, (pd.Series, pd.DataFrame)) and len(o) == report.rows]
+    leftovers = column_long() - before
     assert not leftovers, f"{len(leftovers)} column-long results of the validation are still referenced"
