@@ -48,14 +48,6 @@ def write_features(apps: pd.DataFrame, ids: np.ndarray, lookup: features.History
     return columns
 
 
-def stratified_positions(target: np.ndarray, rows: int, seed: int) -> np.ndarray:
-    """Positions of about `rows` rows drawn without replacement, each class of `target` in its share, in order."""
-    rng = np.random.default_rng(seed)
-    drawn = [rng.choice(where, size=round(rows * len(where) / len(target)), replace=False)
-             for where in (np.flatnonzero(target == c) for c in np.unique(target))]
-    return np.sort(np.concatenate(drawn))
-
-
 def read_features(path: Path, sample: int = 0, seed: int = 0) -> pd.DataFrame:
     """A feature table written by `write_features`; with `sample` > 0 and fewer rows than the table, a stratified
     sample of that many of its rows (by TARGET, in the table's order), read chunk by chunk: only the sample is ever
@@ -63,7 +55,9 @@ def read_features(path: Path, sample: int = 0, seed: int = 0) -> pd.DataFrame:
     table = pq.ParquetFile(path)
     if sample <= 0 or sample >= table.metadata.num_rows:
         return pd.read_parquet(path)
-    keep = stratified_positions(pq.read_table(path, columns=["TARGET"]).column(0).to_numpy(), sample, seed)
+    target = pq.read_table(path, columns=["TARGET"]).column(0).to_numpy()
+    _, drawn = features.holdout_split(np.arange(len(target)), target, sample / len(target), seed)
+    keep = np.sort(drawn)
     parts, start = [], 0
     for batch in table.iter_batches(batch_size=FEATURE_CHUNK_ROWS):
         inside = keep[(keep >= start) & (keep < start + batch.num_rows)] - start

@@ -51,18 +51,12 @@ def read_raw_table(path: Path, table: str) -> pd.DataFrame:
 
 
 def raw_blocks(path: Path, table: str, rows: int | None = None) -> Iterator[pd.DataFrame]:
-    """`read_raw_table` block by block, `rows` at a time (None: the whole table in one), for tables larger than
-    one process's memory."""
+    """`read_raw_table` block by block: a CSV file `rows` at a time (None: the whole table in one), for tables larger
+    than one process's memory; a Parquet file in one block."""
     if path.stat().st_size == 0:
         raise InputError(f"{table}: file {path} is empty; put Kaggle's {table}.csv there or remove it")
-    if path.suffix == ".parquet":
-        if rows is None:
-            yield pd.read_parquet(path)
-            return
-        parquet = pq.ParquetFile(path)
-        yield from (batch.to_pandas() for batch in parquet.iter_batches(batch_size=rows))
-        if not parquet.metadata.num_rows:  # no batch at all: the empty table, so that its rules still run
-            yield parquet.schema_arrow.empty_table().to_pandas()
+    if path.suffix == ".parquet":  # whole: prepare on Ray cuts a Parquet file by its row groups itself
+        yield pd.read_parquet(path)
         return
     categories = [c.name for c in contract.table(table).columns if c.kind == "category"]
     options = {"dtype": {c: "string" for c in categories}, "low_memory": False}

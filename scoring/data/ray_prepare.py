@@ -63,7 +63,7 @@ def row_group_blocks(path: Path, rows: int) -> list[list[int]]:
 
 def blocks_of(path: Path, table_name: str, rows: int) -> Iterator[Block]:
     """A raw table's blocks: a non-empty Parquet file's row groups (read by the tasks, not here), else the chunks of
-    `raw_blocks` (CSV; the rules of an empty table still run on its empty frame)."""
+    `raw_blocks` (a CSV file's; an empty table whole, so that its rules still run on its empty frame)."""
     if path.suffix == ".parquet" and path.stat().st_size and pq.ParquetFile(path).metadata.num_rows:
         yield from ((str(path), groups) for groups in row_group_blocks(path, rows))
         return
@@ -73,10 +73,7 @@ def blocks_of(path: Path, table_name: str, rows: int) -> Iterator[Block]:
 def check_block(block: Block, table_name: str, source: str, part: str) -> BlockResult:
     """A Ray task: the block's report (uniqueness left to the whole table's keys) and its primary keys; the block
     written to `part` in storage types when it passes."""
-    if isinstance(block, tuple):
-        file, groups = block
-        block = pq.ParquetFile(file).read_row_groups(groups).to_pandas()
-    frame = block
+    frame = pq.ParquetFile(block[0]).read_row_groups(block[1]).to_pandas() if isinstance(block, tuple) else block
     report = worker_validator().validate(frame, table_name, source)
     report.findings = [f for f in report.findings if f.rule != UNIQUE_KEY_RULE]
     if not report.errors:
