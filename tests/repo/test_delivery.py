@@ -91,6 +91,7 @@ def test_a_config_edit_reaches_the_manifest(tmp_path):
         assert env["RAY_SERVE_ENABLE_HA_PROXY"] == env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
         assert env["RAY_AUTH_MODE"] == "token"
         assert env["RAY_AUTH_TOKEN"] == {"secretKeyRef": {"name": manifest.TOKEN_SECRET, "key": "auth_token"}}
+    assert rendered["spec"]["rayClusterConfig"]["authOptions"] == {"mode": "token", "secretName": manifest.TOKEN_SECRET}
 
 
 def dockerfile_copies() -> list[tuple[list[str], str]]:
