@@ -4,6 +4,11 @@ visible real applicants (Kaggle's application tables in ../shared, application t
     .venv/bin/python -m tools.model_study [--shared ../shared/data/home-credit] [--out reports/model_study.json]
         [--models xgboost lightgbm] [--n-jobs 1] [--search thorough]
     .venv/bin/python -m tools.model_study --histories [--out reports/history_gain.json] [--models xgboost]
+    .venv/bin/python -m tools.model_study --peer [--models xgboost]
+
+The third form adds the plain peer (tools/peer.py: Kaggle's kernel "LightGBM with simple features", application part)
+on the same repeated folds: its AUC and the chosen model's paired difference to it, with CODE_GENDER as the kernel
+uses it and without (the project never uses it).
 
 The second form measures what the history tables add: on coherent10k's 10,000 applicants with every row they have in
 bureau, bureau_balance and credit_card_balance, each candidate with and without the history features on the same
@@ -33,6 +38,7 @@ from scoring.model import training
 from scoring.model.intervals import paired_difference
 from scoring.settings import configure_logging, load_settings
 from stages.threshold import threshold_report
+from tools.peer import peer_features, peer_fold_auc
 
 logger = logging.getLogger("tools.model_study")
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +59,11 @@ def visible_applicants(shared: Path) -> pd.DataFrame:
     return apps.drop_duplicates(features.KEY).reset_index(drop=True)
 
 
-def study(apps: pd.DataFrame, models: list[str] | None, n_jobs: int | None, **changes: Any) -> dict[str, Any]:
+def study(apps: pd.DataFrame, models: list[str] | None, n_jobs: int | None, peer: bool = False,
+          **changes: Any) -> dict[str, Any]:
     """Every candidate tuned and estimated as train does (params.yaml's `train`, with `changes`); the chosen one's
-    calibrated pooled out-of-fold cost as the threshold stage computes it."""
+    calibrated pooled out-of-fold cost as the threshold stage computes it; with `peer`, the plain peer on the same
+    folds (`against_peer`)."""
     settings, p = settings_with(models, n_jobs, **changes)
     X = features.build_features(apps, pd.DataFrame(index=pd.Index([], name=features.KEY)),
                                 settings.protected.fields)
@@ -66,9 +74,37 @@ def study(apps: pd.DataFrame, models: list[str] | None, n_jobs: int | None, **ch
     calibrator = training.fit_calibrator(chosen.oof.ravel(), np.tile(y, p.oof_repeats), p.calibration)
     oof = training.out_of_fold_scores(candidates, y, p)
     oof["proba"] = training.calibrate(calibrator, chosen.oof.ravel())
-    return {"rows": len(y), "default_rate": round(float(y.mean()), 5),
-            "train": training.comparison_table(candidates, chosen, p, blend),
-            "threshold": threshold_report(oof, settings.cost, settings.threshold)}
+    result = {"rows": len(y), "default_rate": round(float(y.mean()), 5),
+              "train": training.comparison_table(candidates, chosen, p, blend),
+              "threshold": threshold_report(oof, settings.cost, settings.threshold)}
+    if peer:
+        result["peer"] = against_peer(apps.set_index(features.KEY).loc[X.index].reset_index(), y, chosen, p,
+                                      settings.protected.fields)
+    return result
+
+
+def against_peer(apps: pd.DataFrame, y: np.ndarray, chosen: training.Candidate, p: Any,
+                 protected: tuple[str, ...]) -> dict[str, Any]:
+    """The plain peer's repeated-CV AUC on the chosen candidate's folds (rows in the order of `y`), with the
+    protected fields (as Kaggle's kernel) and without, and the chosen model's paired gain over each."""
+    splits = list(training.folds_of(p).split(np.zeros(len(y)), y))
+    out = {}
+    for name, drop in (("with_protected", ()), ("without_protected", tuple(protected))):
+        aucs = peer_fold_auc(peer_features(apps, drop), y, splits, p.seed, p.n_jobs)
+        d = paired_difference(chosen.fold_auc, aucs, 1 / p.oof_folds)
+        out[name] = {"cv_auc": round(float(aucs.mean()), 5), "chosen_gain": round(d.mean, 5), "se": round(d.se, 5),
+                     "interval_95": [round(d.mean - 1.96 * d.se, 5), round(d.mean + 1.96 * d.se, 5)],
+                     "verdict": verdict(d, p.noise_se)}
+        logger.info("peer %s: AUC %.4f; %s's gain over it %+.4f (se %.4f), %s", name, aucs.mean(), chosen.model,
+                    d.mean, d.se, out[name]["verdict"])
+    return out
+
+
+def verdict(d: Any, noise_se: float) -> str:
+    """How a paired difference reads under the selection rule (train.noise_se corrected SEs)."""
+    if d.t >= noise_se:
+        return "better beyond noise"
+    return "worse beyond noise" if d.t <= -noise_se else "within noise"
 
 
 def settings_with(models: list[str] | None, n_jobs: int | None, **changes: Any) -> Any:
@@ -125,6 +161,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--search", choices=("quick", "thorough"), default=None)
+    parser.add_argument("--peer", action="store_true",
+                        help="the plain peer (tools/peer.py) on the same folds, and the chosen model's gain over it")
     parser.add_argument("--histories", action="store_true",
                         help="the history tables' gain on coherent10k (default out: reports/history_gain.json)")
     args = parser.parse_args()
@@ -136,7 +174,7 @@ def main() -> None:
         out.write_text(json.dumps(gain, indent=1))
         logger.info("-> %s", out)
         return
-    result = study(visible_applicants(args.shared), args.models, args.n_jobs,
+    result = study(visible_applicants(args.shared), args.models, args.n_jobs, args.peer,
                    **({"search": args.search} if args.search else {}))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
