@@ -61,7 +61,12 @@ def preprocessor(numeric: list[str], categorical: list[str], model: str, imbalan
                  ) -> ColumnTransformer:
     """One-hot categories for every model; numeric columns imputed and scaled for the linear model, imputed for
     the forest and wherever SMOTE needs complete rows (it interpolates between neighbours), otherwise left with
-    their missing values for the boosted trees (each split learns where they go)."""
+    their missing values for the boosted trees (each split learns where they go).
+
+    The boosted trees' native categories were measured against one-hot on the 12,703 visible real applicants (5 x 3
+    folds, the chosen parameters): XGBoost's partition splits -0.0006 AUC (se 0.0016), LightGBM's -0.0060 (se
+    0.0025: its category splits over-fit a few thousand rows). One-hot stays: no gain, and the serving explainers
+    read plain numeric splits."""
     categories = make_pipeline(
         SimpleImputer(strategy="constant", fill_value="missing"),
         OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.005, sparse_output=False),
