@@ -339,6 +339,7 @@ class TrainSettings(Section):
     seed: int
     n_jobs: int
     grids: dict[str, dict[str, list[Any]]]
+    decreasing: tuple[str, ...]
 
 
 @dataclass(frozen=True)

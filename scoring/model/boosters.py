@@ -29,8 +29,8 @@ from xgboost import XGBClassifier
 logger = logging.getLogger(__name__)
 REFIT_ROUNDS = 1.1
 """Rounds of the final model per round chosen on the inner folds (the usual Kaggle factor)."""
-OWN = ("inner_folds", "patience", "rounds")
-"""The early-stopping settings, which are not the library's parameters."""
+OWN = ("inner_folds", "patience", "rounds", "decreasing")
+"""The early-stopping settings and the decreasing columns, which are not the library's parameters."""
 
 
 def refit_rounds(best: int) -> int:
@@ -46,9 +46,22 @@ def chosen_rounds(booster: Any, X: Any, y: Any, sample_weight: Any) -> tuple[int
     return booster.inner_cv(X, y, sample_weight)
 
 
+def constrain(booster: Any, n_features: int) -> Any:
+    """The library's monotone constraints over all `n_features` input columns: -1 at the `decreasing` positions
+    (the risk never rises as those columns rise, other things equal), 0 elsewhere. Set at fit time: the number of
+    columns (one-hot categories) is known only then."""
+    if booster.decreasing:
+        signs = [0] * n_features
+        for position in booster.decreasing:
+            signs[position] = -1
+        booster.set_params(monotone_constraints=booster.constraint_form(signs))
+    return booster
+
+
 def early_stopped_fit(booster: Any, X: Any, y: Any, sample_weight: Any, **kwargs: Any) -> Any:
     """The round count (chosen_rounds), then the library's own fit with REFIT_ROUNDS times as many (within the
     `n_estimators` cap), the parameter left as given so that a clone fits again from scratch."""
+    constrain(booster, X.shape[1])
     booster.inner_rounds_, booster.inner_auc_ = chosen_rounds(booster, X, y, sample_weight)
     cap = booster.n_estimators
     booster.n_estimators = min(cap, refit_rounds(booster.inner_rounds_))
@@ -61,11 +74,13 @@ def early_stopped_fit(booster: Any, X: Any, y: Any, sample_weight: Any, **kwargs
 class EarlyStoppedXGB(XGBClassifier):
     """XGBClassifier whose tree count is chosen by `xgboost.cv` with early stopping on AUC."""
 
-    def __init__(self, *, inner_folds: int = 3, patience: int = 50, rounds: int | None = None, **kwargs: Any):
+    def __init__(self, *, inner_folds: int = 3, patience: int = 50, rounds: int | None = None,
+                 decreasing: tuple[int, ...] = (), **kwargs: Any):
         super().__init__(**kwargs)
         self.inner_folds = inner_folds
         self.patience = patience
         self.rounds = rounds
+        self.decreasing = decreasing
 
     def get_xgb_params(self) -> dict[str, Any]:
         return {k: v for k, v in super().get_xgb_params().items() if k not in OWN}
@@ -80,6 +95,10 @@ class EarlyStoppedXGB(XGBClassifier):
                              as_pandas=False, shuffle=True)
         return len(history["test-auc-mean"]), float(history["test-auc-mean"][-1])
 
+    @staticmethod
+    def constraint_form(signs: list[int]) -> str:
+        return f"({','.join(map(str, signs))})"
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> EarlyStoppedXGB:
         return early_stopped_fit(self, X, y, sample_weight, **kwargs)
 
@@ -90,11 +109,13 @@ class EarlyStoppedXGB(XGBClassifier):
 class EarlyStoppedLGBM(LGBMClassifier):
     """LGBMClassifier whose tree count is chosen by `lightgbm.cv` with early stopping on AUC."""
 
-    def __init__(self, *, inner_folds: int = 3, patience: int = 50, rounds: int | None = None, **kwargs: Any):
+    def __init__(self, *, inner_folds: int = 3, patience: int = 50, rounds: int | None = None,
+                 decreasing: tuple[int, ...] = (), **kwargs: Any):
         super().__init__(**kwargs)
         self.inner_folds = inner_folds
         self.patience = patience
         self.rounds = rounds
+        self.decreasing = decreasing
 
     def _process_params(self, stage: str) -> dict[str, Any]:
         return {k: v for k, v in super()._process_params(stage).items() if k not in OWN}
@@ -109,6 +130,10 @@ class EarlyStoppedLGBM(LGBMClassifier):
                               stratified=True, seed=self.random_state or 0,
                               callbacks=[lightgbm.early_stopping(self.patience, verbose=False)])
         return len(history["valid auc-mean"]), float(history["valid auc-mean"][-1])
+
+    @staticmethod
+    def constraint_form(signs: list[int]) -> list[int]:
+        return signs
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> EarlyStoppedLGBM:
         return early_stopped_fit(self, X, y, sample_weight, **kwargs)

@@ -15,7 +15,7 @@ def render(metrics: dict[str, Any], comparison: dict[str, Any], threshold: dict[
         "# Model card: credit-scoring", "",
         f"**Model**: {comparison['chosen']} (calibrated: {settings.train.calibration}), chosen among "
         f"{', '.join(comparison['models'])} by {selection(comparison)}; class imbalance: "
-        f"{settings.train.imbalance} inside each fold.",
+        f"{settings.train.imbalance} inside each fold." + monotone(comparison),
         f"**Data**: {source} ({'generated, see README' if source == 'synthetic' else 'Kaggle Home Credit'}); "
         f"holdout of {metrics['n']:,} applicants ({settings.split.holdout_fraction:.0%} of the labelled ones), "
         f"default rate {metrics['default_rate']:.2%}.",
@@ -45,6 +45,12 @@ def render(metrics: dict[str, Any], comparison: dict[str, Any], threshold: dict[
              "input (an empirically derived risk factor) and is measured by band above.",
              "- Explanations are SHAP values of the uncalibrated model (same ranking as the calibrated probability)."]
     return "\n".join(rows) + "\n"
+
+
+def monotone(comparison: dict[str, Any]) -> str:
+    decreasing = comparison.get("decreasing")
+    return (f" Monotone: raising {', '.join(decreasing)} (the others held) never raises the risk."
+            if decreasing else "")
 
 
 def span(interval: dict[str, float] | None) -> str:

@@ -24,7 +24,7 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import clone
 
 from scoring import ray_runtime
-from scoring.model.boosters import refit_rounds
+from scoring.model.boosters import constrain, refit_rounds
 from scoring.settings import ComputeSettings
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def refit(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, features_file: Pat
         raise ValueError("compute.backend ray: a resampling train.imbalance (undersample, smote) is not supported "
                          "on Ray; use class_weight or none")
     prep = clone(pipeline.named_steps["prep"]).fit(X, y)
-    model = clone(pipeline.named_steps["model"])
+    model = constrain(clone(pipeline.named_steps["model"]), len(prep.get_feature_names_out()))
     params, rounds = booster_params(model)
     with ray_runtime.session(compute.address):
         import ray

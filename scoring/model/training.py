@@ -11,6 +11,11 @@ training rows. How they are compared: every tuned candidate is refitted on the s
 stratified folds; the fold AUCs give paired differences (Nadeau-Bengio corrected, `intervals.paired_difference`), and
 `choose` keeps the simplest candidate within `noise_se` standard errors of the best. Its out-of-fold scores, pooled
 over the repeats, feed an isotonic (or sigmoid) calibrator and the threshold stage.
+
+The boosted trees are monotone in `train.decreasing` (the external scores and their summaries): raising one of those
+features, the others held, never raises the risk, so a better external score never counts against an applicant (the
+calibrator is monotone too). On the visible real applicants the constraints cost nothing measurable (+0.0006 AUC, se
+0.0006). The linear model and the forest are not constrained.
 """
 from __future__ import annotations
 
@@ -44,7 +49,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from scoring.model.boosters import EarlyStoppedLGBM, EarlyStoppedXGB
+from scoring.model.boosters import EarlyStoppedLGBM, EarlyStoppedXGB, constrain
 from scoring.model.intervals import paired_difference
 from scoring.settings import Imbalance, ModelName, TrainSettings
 
@@ -87,8 +92,9 @@ def classifier(model: str, p: TrainSettings, positive_share: float) -> BaseEstim
     if model == "logreg":
         return LogisticRegression(max_iter=2000, class_weight="balanced" if weighted else None)
     if model == "random_forest":
-        # Each tree on half the rows (drawn with replacement): the same repeated-CV AUC in half the time.
-        return RandomForestClassifier(n_estimators=200, max_samples=0.5, min_samples_leaf=20, n_jobs=p.n_jobs,
+        # Each tree on half the rows (drawn with replacement): the same repeated-CV AUC in half the time. 120 trees:
+        # the train stage within two minutes with the boosted trees' monotone constraints (LightGBM's cost ~30% more).
+        return RandomForestClassifier(n_estimators=120, max_samples=0.5, min_samples_leaf=20, n_jobs=p.n_jobs,
                                       random_state=p.seed,
                                       class_weight="balanced_subsample" if weighted else None)
     scale = (1 - positive_share) / positive_share if weighted else 1.0
@@ -120,7 +126,19 @@ def build_pipeline(model: str, numeric: list[str], categorical: list[str], p: Tr
     if resampler is not None:
         steps.append(("sampler", resampler))
     steps.append(("model", classifier(model, p, positive_share)))
+    if model in BOOSTED:
+        steps[-1][1].set_params(decreasing=decreasing_positions(numeric, p.decreasing))
     return Pipeline(steps)
+
+
+def decreasing_positions(numeric: list[str], decreasing: tuple[str, ...]) -> tuple[int, ...]:
+    """Where the `train.decreasing` features sit in the boosted trees' input: the numeric columns come first, in
+    order, from every preprocessor (one-hot categories and imputation indicators follow them)."""
+    unknown = [name for name in decreasing if name not in numeric]
+    if unknown:
+        raise ValueError(f"train.decreasing in params.yaml: {unknown} are not numeric features of this table; "
+                         f"choose among {numeric[:8]}... or leave the list empty")
+    return tuple(numeric.index(name) for name in decreasing)
 
 
 def split_columns(X: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -221,7 +239,8 @@ def boosted_search(pipe: Pipeline, model: str, X: pd.DataFrame, y: np.ndarray, p
     configurations = [anchor, *sampled][:draws]
     Xt = clone(pipe.named_steps["prep"]).fit_transform(X, y)
     one = single_threaded(pipe, p)
-    boosters = [clone(one).set_params(**config).named_steps["model"] for config in configurations]
+    boosters = [constrain(clone(one).set_params(**config).named_steps["model"], Xt.shape[1])
+                for config in configurations]
     scored = []
     for i, (config, (rounds, auc)) in enumerate(zip(configurations, workers(p)(
             delayed(booster.inner_cv)(Xt, y) for booster in boosters))):
@@ -309,6 +328,7 @@ def comparison_table(candidates: list[Candidate], chosen: Candidate, p: TrainSet
         "protocol": {"folds": p.oof_folds, "repeats": p.oof_repeats, "noise_se": p.noise_se, "search": p.search,
                      "rule": "the simplest model within noise_se corrected standard errors of the best AUC"},
         "best_auc": best.model,
+        "decreasing": list(p.decreasing) if chosen.model in BOOSTED else [],
         "models": {c.model: {"cv_auc": round(c.auc, 5), "cv_auc_std": round(c.auc_std, 5),
                              "vs_best": difference(c, best, p), "fit_seconds": round(c.fit_seconds, 1),
                              "trees": int(np.median(c.rounds) * 1.1) if c.rounds else None,

@@ -83,6 +83,11 @@ def test_repro_builds_everything_then_is_a_no_op(project):
         assert interval["low"] < metrics[key] < interval["high"], (key, interval)
     train = json.loads((project / "reports/train.json").read_text())
     assert train["protocol"]["repeats"] == 2 and train["chosen"] in train["models"]
+    card = (project / "reports/evaluate/model_card.md").read_text()
+    boosted = train["chosen"] in ("xgboost", "lightgbm")
+    decreasing = yaml.safe_load((project / "params.yaml").read_text())["train"]["decreasing"]
+    assert decreasing and train["decreasing"] == (decreasing if boosted else [])
+    assert ("Monotone: raising EXT_SOURCE_1" in card) == boosted
     threshold = json.loads((project / "reports/threshold.json").read_text())
     assert threshold["repeats"] == 2 and len(threshold["threshold_by_repeat"]) == 2
     interval = threshold["oof_business_cost_interval"]

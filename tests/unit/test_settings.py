@@ -21,7 +21,7 @@ RAW = {
               "oof_repeats": 1, "noise_se": 2.0, "search": "quick", "search_draws": {"quick": 1, "thorough": 2},
               "early_stopping": {"inner_folds": 3, "patience": 20, "max_rounds": 100},
               "early_stopping_each_fold": False,
-              "calibration": "isotonic", "seed": 1, "n_jobs": 1, "grids": {}},
+              "calibration": "isotonic", "seed": 1, "n_jobs": 1, "grids": {}, "decreasing": ["EXT_SOURCE_2"]},
     "cost": {"fn": 10, "fp": 1},
     "threshold": {"bootstrap": 100, "confidence": 0.95, "seed": 1},
     "evaluate": {"bootstrap": 100, "confidence": 0.95, "seed": 1},
@@ -56,6 +56,7 @@ def changed(path: str, value) -> dict:
 def test_sections_are_typed():
     settings = s.settings_from(RAW)
     assert settings.train.models == ("logreg",) and isinstance(settings.cost.fn, float)
+    assert settings.train.decreasing == ("EXT_SOURCE_2",)
     assert settings.paths.model == Path("data/models/model.joblib") and settings.drift.sample_size is None
     assert settings.data.synthetic.drift.age_shift_years == -6.0
 
