@@ -63,7 +63,7 @@ def kernel_scores(X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.nd
     scores = np.zeros(len(test))
     for fit, stop in StratifiedKFold(KERNEL_FOLDS, shuffle=True, random_state=seed).split(X_fit, y_fit):
         model = LGBMClassifier(**KERNEL_PARAMS, n_jobs=1, random_state=seed)
-        model.fit(X_fit.iloc[fit], y_fit[fit], eval_set=[(X_fit.iloc[stop], y_fit[stop])], eval_metric="auc",
+        model.fit(X_fit.iloc[fit], y_fit[fit], eval_X=(X_fit.iloc[stop],), eval_y=(y_fit[stop],), eval_metric="auc",
                   callbacks=[early_stopping(KERNEL_PATIENCE, verbose=False)])
         scores += model.predict_proba(X_scored, num_iteration=model.best_iteration_)[:, 1] / KERNEL_FOLDS
     return scores
