@@ -55,3 +55,13 @@ def test_min_cost_ignores_the_scale_of_scores():
     proba = rng.random(300)
     y = (rng.random(300) < proba).astype(int)
     assert min_cost(y, proba, TEN_TO_ONE) == pytest.approx(min_cost(y, proba**3, TEN_TO_ONE), abs=0.02)
+
+
+def test_a_stretch_of_equal_decisions_gives_its_middle():
+    """Scores 0.2 and 0.6 only: every threshold in (0.2, 0.6] makes the same decisions; the threshold is the middle
+    of that stretch, not its edge, and its cost is the stretch's."""
+    proba = np.array([0.2, 0.2, 0.6, 0.6, 0.6])
+    y = np.array([0, 0, 1, 0, 1])
+    threshold, cost = pick_threshold(y, proba, TEN_TO_ONE)
+    assert threshold == pytest.approx(0.4, abs=0.001)
+    assert cost == pytest.approx(business_cost(y, proba >= threshold, TEN_TO_ONE)) == pytest.approx(1 / 5)
