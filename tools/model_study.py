@@ -93,11 +93,16 @@ def against_peer(apps: pd.DataFrame, y: np.ndarray, chosen: training.Candidate, 
         aucs = peer_fold_auc(peer_features(apps, drop), y, splits, p.seed, p.n_jobs)
         d = paired_difference(chosen.fold_auc, aucs, 1 / p.oof_folds)
         out[name] = {"cv_auc": round(float(aucs.mean()), 5), "chosen_gain": round(d.mean, 5), "se": round(d.se, 5),
-                     "interval_95": [round(d.mean - 1.96 * d.se, 5), round(d.mean + 1.96 * d.se, 5)],
+                     "interval_95": interval_95(d),
                      "verdict": verdict(d, p.noise_se)}
         logger.info("peer %s: AUC %.4f; %s's gain over it %+.4f (se %.4f), %s", name, aucs.mean(), chosen.model,
                     d.mean, d.se, out[name]["verdict"])
     return out
+
+
+def interval_95(d: Any) -> list[float]:
+    """A paired difference's normal 95% interval (mean ± 1.96 corrected SEs), rounded as the study writes it."""
+    return [round(d.mean - 1.96 * d.se, 5), round(d.mean + 1.96 * d.se, 5)]
 
 
 def verdict(d: Any, noise_se: float) -> str:
@@ -148,7 +153,7 @@ def history_gain(shared: Path, models: list[str] | None, n_jobs: int | None, **c
         result["models"][model] = {
             "cv_auc_application_only": round(alone.auc, 5), "cv_auc_with_history": round(both.auc, 5),
             "gain": round(d.mean, 5), "se": round(d.se, 5),
-            "interval_95": [round(d.mean - 1.96 * d.se, 5), round(d.mean + 1.96 * d.se, 5)],
+            "interval_95": interval_95(d),
             "beyond_noise": bool(d.t >= p.noise_se)}
         logger.info("%s: history gain %+.4f AUC (se %.4f): %.4f -> %.4f", model, d.mean, d.se, alone.auc, both.auc)
     return result
