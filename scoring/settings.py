@@ -80,6 +80,7 @@ class Paths(Section):
     HOLDOUT: ClassVar[str] = "holdout.parquet"
     TEST: ClassVar[str] = "test.parquet"
     MODEL: ClassVar[str] = "model.joblib"
+    VALIDATED: ClassVar[str] = "validated.joblib"
     OOF: ClassVar[str] = "oof.parquet"
     VALIDATION_MD: ClassVar[str] = "validation.md"
     VALIDATION_JSON: ClassVar[str] = "validation.json"
@@ -128,7 +129,15 @@ class Paths(Section):
 
     @property
     def model(self) -> Path:
+        """The model every scorer serves (the registry's versions carry it): with `train.release: all_labelled`,
+        the chosen procedure refitted on every labelled applicant, holdout included."""
         return self.models / self.MODEL
+
+    @property
+    def validated_model(self) -> Path:
+        """The chosen model fitted on the training rows only: evaluate's holdout figures and the champion gate are
+        its (the same model as `model` with `train.release: training_rows`)."""
+        return self.models / self.VALIDATED
 
     @property
     def oof(self) -> Path:
@@ -340,6 +349,7 @@ class TrainSettings(Section):
     n_jobs: int
     grids: dict[str, dict[str, list[Any]]]
     decreasing: tuple[str, ...]
+    release: Literal["all_labelled", "training_rows"]
 
 
 @dataclass(frozen=True)

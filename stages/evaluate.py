@@ -1,4 +1,8 @@
-"""DVC stage `evaluate`: holdout metrics, curves, explanations, model card; mirrored to MLflow."""
+"""DVC stage `evaluate`: holdout metrics, curves, explanations, model card; mirrored to MLflow.
+
+The holdout's figures (metrics, curves, fairness, the champion gate) are those of the model fitted without it
+(`validated.joblib`); the explanations (SHAP, LIME) are the served model's (`model.joblib`: with `train.release:
+all_labelled`, the same procedure refitted on every labelled applicant, whose decisions they explain)."""
 from __future__ import annotations
 
 import json
@@ -16,7 +20,7 @@ from scoring.model.local_explanations import lime_explanations, pick_applicants,
 from scoring.model.model_card import render
 from scoring.model.training import CalibratedScorer
 from scoring.serving.engine import Scores, ScoringEngine
-from scoring.serving.registered_model import log_scorer, pyfunc_decisions
+from scoring.serving.registered_model import VALIDATED, log_scorer, pyfunc_decisions
 from scoring.settings import CostSettings, Paths, Settings, configure_logging, load_settings, read_params
 
 logger = logging.getLogger("stages.evaluate")
@@ -85,12 +89,14 @@ def main() -> None:
     configure_logging()
     settings = load_settings()
     paths, cost = settings.paths, settings.cost
-    model = joblib.load(paths.model)
+    measured, served = joblib.load(paths.validated_model), joblib.load(paths.model)
     threshold = json.loads(paths.threshold_json.read_text())
-    apps = holdout_applicants(paths)
-    logger.info("scoring %s holdout applicants with exact SHAP (%s)...", f"{len(apps):,}", model.model_name)
-    engine = ScoringEngine(model, threshold["threshold"], pd.read_parquet(paths.history))
-    scores = engine.score_table(apps, explain=True)
+    apps, history = holdout_applicants(paths), pd.read_parquet(paths.history)
+    refitted = settings.train.release == "all_labelled"
+    logger.info("scoring %s holdout applicants with the %s model fitted without them%s...", f"{len(apps):,}",
+                measured.model_name, "" if refitted else " (the served one), with exact SHAP")
+    engine = ScoringEngine(measured, threshold["threshold"], history)
+    scores = engine.score_table(apps, explain=not refitted)
     X, y, proba = scores.feature_frame(engine.columns), apps["TARGET"].to_numpy(), scores.probability
     metrics = evaluation.holdout_metrics(y, proba, threshold["threshold"], cost, settings.evaluate)
     if (oracle := oracle_auc(paths, apps.set_index("SK_ID_CURR"))) is not None:
@@ -98,7 +104,11 @@ def main() -> None:
     paths.evaluate_dir.mkdir(parents=True, exist_ok=True)
     write_curves(y, proba, metrics, threshold["threshold"], cost, paths)
     logger.info("curves written; explaining: SHAP importance and summary, waterfalls and LIME for three applicants...")
-    importance = explain_model(model, scores, X, threshold["threshold"], settings)
+    explained = scores
+    if refitted:
+        logger.info("exact SHAP of the served model (refitted on every labelled applicant)...")
+        explained = ScoringEngine(served, threshold["threshold"], history).score_table(apps, explain=True)
+    importance = explain_model(served, explained, X, threshold["threshold"], settings)
     gate = fairness_gate(apps, proba, scores.refused, settings)
     comparison = json.loads(paths.train_report.read_text())
     paths.model_card.write_text(render(metrics, comparison, threshold, fairness.table(gate), settings, importance,
@@ -108,7 +118,7 @@ def main() -> None:
                 metrics["threshold"], metrics["business_cost_at_0_5"],
                 f", oracle AUC {oracle:.4f}" if oracle is not None else "")
     logger.info("mirroring to MLflow and registering the scorer...")
-    mirror_to_mlflow(settings, metrics, apps, model.model_name,
+    mirror_to_mlflow(settings, metrics, apps, served.model_name,
                      None if gate["passed"] else f"fairness gate {gate['summary']}")
 
 
@@ -138,6 +148,8 @@ def mirror_to_mlflow(settings: Settings, metrics: dict, apps: pd.DataFrame, fami
 
     def log_model():
         files = {"model": paths.model, "threshold": paths.threshold_json, "history": paths.history}
+        if settings.train.release == "all_labelled":
+            files[VALIDATED] = paths.validated_model   # what the gate measures (CreditScorer.measured_engine)
         return log_scorer(files, apps.head(5), settings.reasons.default, tracking.MODEL_NAME)
 
     artifacts = [paths.metrics_json, paths.train_report, paths.threshold_json, paths.threshold_dir,

@@ -51,10 +51,7 @@ def fit_model(name: str, X: pd.DataFrame, y: np.ndarray, **model_params) -> trai
                                        float(y.mean()))
     pipeline.set_params(**{f"model__{key}": value for key, value in model_params.items()}).fit(X, y)
     calibrator = IsotonicRegression(out_of_bounds="clip").fit(pipeline.predict_proba(X)[:, 1], y)
-    model = training.CalibratedScorer(pipeline, calibrator, name)
-    model.reference_ = np.asarray(pipeline.named_steps["prep"].transform(X), dtype=float).mean(axis=0)
-    model.quantiles_ = training.reference_quantiles(X)
-    return model
+    return training.scorer_of(pipeline, calibrator, name, X)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ visible real applicants (Kaggle's application tables in ../shared, application t
         [--models xgboost lightgbm] [--n-jobs 1] [--search thorough]
     .venv/bin/python -m tools.model_study --histories [--out reports/history_gain.json] [--models xgboost]
     .venv/bin/python -m tools.model_study --peer [--models xgboost]
+    .venv/bin/python -m tools.model_study --release [--models xgboost]
+
+The fourth form measures `train.release: all_labelled` as the pipeline does it (against_release): in each outer fold,
+the model fitted on the training rows less a holdout against the same procedure fitted on all of them.
 
 The third form adds the plain peer (tools/peer.py: Kaggle's kernel "LightGBM with simple features", application part)
 on the same repeated folds: its AUC and the chosen model's paired difference to it, with CODE_GENDER as the kernel
@@ -31,10 +35,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import delayed
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 
 from scoring import features
 from scoring.data.io import read_raw_table, to_storage_types
 from scoring.model import training
+from scoring.model.cost import business_cost, pick_threshold
 from scoring.model.intervals import paired_difference
 from scoring.settings import configure_logging, load_settings
 from stages.threshold import threshold_report
@@ -60,10 +68,10 @@ def visible_applicants(shared: Path) -> pd.DataFrame:
 
 
 def study(apps: pd.DataFrame, models: list[str] | None, n_jobs: int | None, peer: bool = False,
-          **changes: Any) -> dict[str, Any]:
+          release: bool = False, **changes: Any) -> dict[str, Any]:
     """Every candidate tuned and estimated as train does (params.yaml's `train`, with `changes`); the chosen one's
     calibrated pooled out-of-fold cost as the threshold stage computes it; with `peer`, the plain peer on the same
-    folds (`against_peer`)."""
+    folds (`against_peer`); with `release`, the released model against the validated one (`against_release`)."""
     settings, p = settings_with(models, n_jobs, **changes)
     X = features.build_features(apps, pd.DataFrame(index=pd.Index([], name=features.KEY)),
                                 settings.protected.fields)
@@ -80,6 +88,8 @@ def study(apps: pd.DataFrame, models: list[str] | None, n_jobs: int | None, peer
     if peer:
         result["peer"] = against_peer(apps.set_index(features.KEY).loc[X.index].reset_index(), y, chosen, p,
                                       settings.protected.fields)
+    if release:
+        result["release"] = against_release(X, y, chosen, settings, p)
     return result
 
 
@@ -97,6 +107,46 @@ def against_peer(apps: pd.DataFrame, y: np.ndarray, chosen: training.Candidate, 
                      "verdict": verdict(d, p.noise_se)}
         logger.info("peer %s: AUC %.4f; %s's gain over it %+.4f (se %.4f), %s", name, aucs.mean(), chosen.model,
                     d.mean, d.se, out[name]["verdict"])
+    return out
+
+
+def against_release(X: pd.DataFrame, y: np.ndarray, chosen: training.Candidate, settings: Any, p: Any
+                    ) -> dict[str, Any]:
+    """What `train.release: all_labelled` is worth, as the pipeline does it, on the chosen candidate's folds: in each
+    outer fold, the training rows split as featurize splits them (split.holdout_fraction); a calibrator and the
+    threshold from `oof_folds` out-of-fold scores of the split's fit rows; the validated model fitted on those rows,
+    the released one on those and the split's holdout, both through that calibrator and threshold, scored on the
+    outer fold. The paired differences of their AUC and cost, and of their mean probability (calibration carried
+    over)."""
+    splits = list(training.folds_of(p).split(np.zeros(len(y)), y))
+    one = training.single_threaded(chosen.estimator, p)
+    per_fold = np.array(list(training.workers(p)(
+        delayed(validated_and_released)(one, X, y, train, test, settings, p) for train, test in splits)))
+    out = {}
+    for i, name in enumerate(("auc", "business_cost", "mean_probability")):
+        d = paired_difference(per_fold[:, 3 + i], per_fold[:, i], 1 / p.oof_folds)
+        out[name] = {"validated": round(float(per_fold[:, i].mean()), 5),
+                     "released": round(float(per_fold[:, 3 + i].mean()), 5),
+                     "difference": round(d.mean, 5), "se": round(d.se, 5), "interval_95": interval_95(d)}
+        logger.info("release: %s %.4f -> %.4f, %+.4f (se %.4f)", name, per_fold[:, i].mean(),
+                    per_fold[:, 3 + i].mean(), d.mean, d.se)
+    return out
+
+
+def validated_and_released(pipe: Any, X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray,
+                           settings: Any, p: Any) -> list[float]:
+    """[AUC, cost, mean probability] on `test` of the validated model, then of the released one (against_release)."""
+    fit, holdout = features.holdout_split(train, y[train], settings.split.holdout_fraction, settings.split.seed)
+    raw = np.zeros(len(fit))
+    for inner, scored in StratifiedKFold(p.oof_folds, shuffle=True, random_state=p.seed).split(fit, y[fit]):
+        raw[scored] = training.fit_fold(pipe, X, y, fit[inner], fit[scored])[0]
+    calibrator = training.fit_calibrator(raw, y[fit], p.calibration)
+    threshold, _ = pick_threshold(y[fit], training.calibrate(calibrator, raw), settings.cost)
+    out = []
+    for rows in (fit, np.concatenate([fit, holdout])):
+        proba = training.calibrate(calibrator, training.fit_fold(pipe, X, y, rows, test)[0])
+        out += [roc_auc_score(y[test], proba), business_cost(y[test], proba >= threshold, settings.cost),
+                float(proba.mean())]
     return out
 
 
@@ -168,6 +218,8 @@ def main() -> None:
     parser.add_argument("--search", choices=("quick", "thorough"), default=None)
     parser.add_argument("--peer", action="store_true",
                         help="the plain peer (tools/peer.py) on the same folds, and the chosen model's gain over it")
+    parser.add_argument("--release", action="store_true",
+                        help="the released model (train.release: all_labelled) against the validated one")
     parser.add_argument("--histories", action="store_true",
                         help="the history tables' gain on coherent10k (default out: reports/history_gain.json)")
     args = parser.parse_args()
@@ -179,7 +231,7 @@ def main() -> None:
         out.write_text(json.dumps(gain, indent=1))
         logger.info("-> %s", out)
         return
-    result = study(visible_applicants(args.shared), args.models, args.n_jobs, args.peer,
+    result = study(visible_applicants(args.shared), args.models, args.n_jobs, args.peer, args.release,
                    **({"search": args.search} if args.search else {}))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))

@@ -15,7 +15,7 @@ def render(metrics: dict[str, Any], comparison: dict[str, Any], threshold: dict[
         "# Model card: credit-scoring", "",
         f"**Model**: {comparison['chosen']} (calibrated: {settings.train.calibration}), chosen among "
         f"{', '.join(comparison['models'])} by {selection(comparison)}; class imbalance: "
-        f"{settings.train.imbalance} inside each fold." + monotone(comparison),
+        f"{settings.train.imbalance} inside each fold." + monotone(comparison) + release(comparison),
         f"**Data**: {source} ({'generated, see README' if source == 'synthetic' else 'Kaggle Home Credit'}); "
         f"holdout of {metrics['n']:,} applicants ({settings.split.holdout_fraction:.0%} of the labelled ones), "
         f"default rate {metrics['default_rate']:.2%}.",
@@ -45,6 +45,23 @@ def render(metrics: dict[str, Any], comparison: dict[str, Any], threshold: dict[
              "input (an empirically derived risk factor) and is measured by band above.",
              "- Explanations are SHAP values of the uncalibrated model (same ranking as the calibrated probability)."]
     return "\n".join(rows) + "\n"
+
+
+def released_rows(comparison: dict[str, Any]) -> tuple[int, int] | None:
+    """(served, validated) applicant counts when the served model is not the one the holdout measured (train.json
+    `release`, `train.release: all_labelled`), else None."""
+    fitted = comparison.get("release")
+    if not fitted or fitted["served_rows"] == fitted["validated_rows"]:
+        return None
+    return fitted["served_rows"], fitted["validated_rows"]
+
+
+def release(comparison: dict[str, Any]) -> str:
+    if not (rows := released_rows(comparison)):
+        return ""
+    return (f" Served: the same procedure (configuration, trees, calibrator, threshold) refitted on all "
+            f"{rows[0]:,} labelled applicants, holdout included (`train.release: all_labelled`); the "
+            f"holdout figures below are those of the model fitted on the {rows[1]:,} others.")
 
 
 def monotone(comparison: dict[str, Any]) -> str:

@@ -70,10 +70,10 @@ def booster_params(model: Any) -> tuple[dict[str, Any], int]:
     return params, min(model.n_estimators, refit_rounds(model.rounds))
 
 
-def refit(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, features_file: Path, compute: ComputeSettings
-          ) -> Pipeline:
-    """The chosen XGBoost pipeline fitted on every row of `features_file` on Ray (`compute.address`, or a
-    single-node Ray for the time of this call)."""
+def refit(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, features_files: list[Path],
+          compute: ComputeSettings) -> Pipeline:
+    """The chosen XGBoost pipeline fitted on every row of `features_files` on Ray (`compute.address`, or a
+    single-node Ray for the time of this call); its encoder is fitted here, on `X` (a sample of those rows)."""
     if set(pipeline.named_steps) != {"prep", "model"}:
         raise ValueError("compute.backend ray: a resampling train.imbalance (undersample, smote) is not supported "
                          "on Ray; use class_weight or none")
@@ -89,7 +89,7 @@ def refit(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, features_file: Pat
             Path(compute.scratch).mkdir(parents=True, exist_ok=True)
         storage = Path(tempfile.mkdtemp(prefix="ray-train-", dir=compute.scratch or None))
         try:
-            data = ray.data.read_parquet(str(features_file.resolve())).map_batches(
+            data = ray.data.read_parquet([str(file.resolve()) for file in features_files]).map_batches(
                 encoded_batch, batch_format="pyarrow", fn_kwargs={"prep": prep})
             trainer = XGBoostTrainer(
                 train_worker, train_loop_config={"params": params, "rounds": rounds}, datasets={"train": data},

@@ -391,13 +391,14 @@ def calibrate(calibrator: Any, raw: np.ndarray) -> np.ndarray:
 
 
 def fit_final(chosen: Candidate, raw_oof: np.ndarray, X: pd.DataFrame, y: np.ndarray, p: TrainSettings,
-              refit: Callable[[Pipeline, pd.DataFrame, np.ndarray], Pipeline] | None = None
+              refit: Callable[[Pipeline, pd.DataFrame, np.ndarray], Pipeline] | None = None, rows: int | None = None
               ) -> tuple[CalibratedScorer, np.ndarray]:
     """Calibrator fitted on the chosen model's out-of-fold scores pooled over the repeats (`raw_oof`: repeats x
     rows); pipeline refitted on all rows.
 
     Returns the final model and its calibrated out-of-fold probabilities (repeats x rows, the threshold's input).
-    `refit` fits the pipeline elsewhere (Ray Train: `ray_xgboost.refit`) instead of here.
+    `refit` fits the pipeline elsewhere (Ray Train: `ray_xgboost.refit`, on `rows` applicants of which `X` is
+    the sample the encoder is fitted on) instead of here.
     """
     raw_oof = np.atleast_2d(raw_oof)
     pooled_y = np.tile(y, len(raw_oof))
@@ -405,10 +406,37 @@ def fit_final(chosen: Candidate, raw_oof: np.ndarray, X: pd.DataFrame, y: np.nda
     logger.info("out-of-fold AUC of %s, pooled over %d repeats: %.4f", chosen.model, len(raw_oof),
                 roc_auc_score(pooled_y, raw_oof.ravel()))
     pipeline = refit(chosen.estimator, X, y) if refit else clone(chosen.estimator).fit(X, y)
-    model = CalibratedScorer(pipeline, calibrator, chosen.model)
+    model = scorer_of(pipeline, calibrator, chosen.model, X, rows)
+    return model, calibrate(calibrator, raw_oof.ravel()).reshape(raw_oof.shape)
+
+
+def release_fit(validated: CalibratedScorer, chosen: Candidate, X: pd.DataFrame, y: np.ndarray,
+                refit: Callable[[Pipeline, pd.DataFrame, np.ndarray], Pipeline] | None = None, rows: int | None = None
+                ) -> CalibratedScorer:
+    """The served model of `train.release: all_labelled`: the chosen pipeline (its configuration and round count)
+    fitted again on every labelled applicant (`X`, `y`: the training rows and the holdout), with the validated
+    model's calibrator and a threshold that stays the threshold stage's.
+
+    Why: the holdout's fifth of the labelled applicants is worth about +0.003 AUC (on the visible real applicants,
+    fitting on all of each outer training fold instead of its 80%: +0.0028, se 0.0021, 5 x 4 folds), which a
+    plain model trained on every row would otherwise keep over ours. What it costs: the served model is not the one
+    evaluate measured; it is the same procedure on a quarter more rows, and its calibrator is the one already
+    carried over from the out-of-fold models (fitted on 4/5 of the training rows) to the validated model.
+    `refit` and `rows` as in fit_final."""
+    pipeline = refit(chosen.estimator, X, y) if refit else clone(chosen.estimator).fit(X, y)
+    return scorer_of(pipeline, validated.calibrator, chosen.model, X, rows)
+
+
+def scorer_of(pipeline: Pipeline, calibrator: Any, model_name: str, X: pd.DataFrame, rows: int | None = None
+              ) -> CalibratedScorer:
+    """The fitted pipeline and calibrator, with what reasons compare an applicant to: the mean preprocessed input and
+    the percentiles of the applicants `X` (those it was fitted on, or their sample), and `rows_`, how many
+    applicants it was fitted on (`rows`, else len(X))."""
+    model = CalibratedScorer(pipeline, calibrator, model_name)
     model.reference_ = np.asarray(pipeline.named_steps["prep"].transform(X), dtype=float).mean(axis=0)
     model.quantiles_ = reference_quantiles(X)
-    return model, calibrate(calibrator, raw_oof.ravel()).reshape(raw_oof.shape)
+    model.rows_ = int(rows) if rows is not None else len(X)
+    return model
 
 
 def reference_quantiles(X: pd.DataFrame) -> dict[str, np.ndarray]:

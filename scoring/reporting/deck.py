@@ -23,6 +23,7 @@ from pptx.util import Inches
 from scoring import catalog
 from scoring.contract import DAYS_SENTINEL
 from scoring.features import field_family
+from scoring.model.model_card import released_rows
 from scoring.reporting.reports import CI_WORKFLOW, Reports, load_reports
 from scoring.reporting.slides import (
     GREY,
@@ -177,9 +178,14 @@ def slide_features(deck: Any, r: Reports) -> None:
         "Histories: counts, sums, means and maxima per applicant (late instalments, days past due, refused "
         "applications, card utilisation, overdue bureau credits).",
         f"Stratified holdout: {pct(holdout, 0)} of the labelled applicants ({r.metrics['n']:,}) kept for the "
-        "final evaluation only.",
+        "final evaluation of the model fitted without them" + released_on(r.train) + ".",
         "One code path for training, batch scoring and the scoring service (scoring.features).",
     ], size=15)
+
+
+def released_on(train: dict[str, Any]) -> str:
+    rows = released_rows(train)
+    return f"; the served model is the same procedure refitted on all {rows[0]:,} labelled applicants" if rows else ""
 
 
 def slide_comparison(deck: Any, r: Reports) -> None:

@@ -4,7 +4,8 @@ Raw application rows in (Kaggle's application_test columns, as a lender's system
 answer out: probability of default, decision at the version's own business threshold, the threshold, and the top
 reasons as `reason_<i>_*` columns. The pyfunc carries what the engine needs as artifacts: the fitted model
 (`model.joblib`), the threshold stage's `threshold.json` and the history lookup it was trained with
-(`history.parquet`), so that
+(`history.parquet`), and, with `train.release: all_labelled`, the model fitted without the holdout
+(`validated.joblib`, which the champion gate measures), so that
 
     mlflow.pyfunc.load_model("models:/credit-scoring@champion").predict(applications, params={"reasons": 3})
     mlflow models serve -m models:/credit-scoring@champion --env-manager local --host 127.0.0.1
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 TABLE = "application_test"
 """The input's schema: an application without TARGET."""
 ARTIFACTS = ("model", "threshold", "history")
+VALIDATED = "validated"
+"""An optional artifact: the model fitted without the holdout (`train.release: all_labelled`), which the champion gate
+scores in place of the served one, fitted on that holdout."""
 REQUIREMENTS = ("pandas", "numpy", "pyarrow", "scipy", "scikit-learn", "xgboost-cpu", "lightgbm", "imbalanced-learn",
                 "joblib", "numba", "mlflow")
 """What loading the model needs besides this package (pinned at the versions of the environment that logs it)."""
@@ -56,8 +60,15 @@ class CreditScorer(mlflow.pyfunc.PythonModel):
     """The pyfunc: its artifacts are loaded once into a scoring engine, `predict` scores raw applications."""
 
     def load_context(self, context: Any) -> None:
-        self.engine = engine_from(Path(context.artifacts["model"]), Path(context.artifacts["threshold"]),
-                                  Path(context.artifacts["history"]))
+        self.artifacts = {name: Path(path) for name, path in context.artifacts.items()}
+        self.engine = engine_from(*(self.artifacts[name] for name in ARTIFACTS))
+
+    def measured_engine(self) -> ScoringEngine:
+        """The engine a holdout may fairly measure: the version's `validated` model when it carries one (its served
+        model saw the holdout), else its served model (`train.release: training_rows`, or an older version)."""
+        if VALIDATED not in self.artifacts:
+            return self.engine
+        return engine_from(self.artifacts[VALIDATED], self.artifacts["threshold"], self.artifacts["history"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """SK_ID_CURR, probability, decision, threshold and `params["reasons"]` reasons per applicant."""
@@ -122,18 +133,21 @@ def requirements() -> list[str]:
 
 
 def log_scorer(files: dict[str, Path], example: pd.DataFrame, reasons: int, registered_name: str) -> Any:
-    """Log the whole scorer in the active MLflow run and register it; `files` maps ARTIFACTS to the pipeline's files.
-    Returns MLflow's ModelInfo (`registered_model_version`)."""
+    """Log the whole scorer in the active MLflow run and register it; `files` maps ARTIFACTS (and optionally
+    VALIDATED) to the pipeline's files. Returns MLflow's ModelInfo (`registered_model_version`)."""
     example = raw_rows(example)
     output = score_table(engine_from(*(files[name] for name in ARTIFACTS)), example, reasons)
+    carried = {name: str(path) for name, path in files.items() if name in (*ARTIFACTS, VALIDATED)}
     return mlflow.pyfunc.log_model(
-        name="model", python_model=str(CODE), artifacts={name: str(files[name]) for name in ARTIFACTS},
+        name="model", python_model=str(CODE), artifacts=carried,
         signature=signature(example, output, reasons), input_example=example, registered_model_name=registered_name,
         pip_requirements=requirements())
 
 
 def pyfunc_decisions(model_uri: str, apps: pd.DataFrame) -> np.ndarray:
     """Each applicant refused (True) or granted by the registered model at `model_uri`, on raw applications: how the
-    champion gate compares versions whatever features they were trained on."""
-    answers = mlflow.pyfunc.load_model(model_uri).predict(raw_rows(apps), params={"reasons": 0})
+    champion gate compares versions whatever features they were trained on. A version that carries a `validated`
+    model is measured by it (CreditScorer.measured_engine): its served model was fitted on this holdout."""
+    scorer = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    answers = score_table(scorer.measured_engine(), checked_rows(raw_rows(apps)), 0)
     return answers["decision"].to_numpy() == "refused"

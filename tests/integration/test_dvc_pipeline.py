@@ -8,9 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import joblib
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.metrics import roc_auc_score
 
 from tools.pr_metrics_diff import metrics_diff, use_small_params
 
@@ -94,12 +97,28 @@ def test_repro_builds_everything_then_is_a_no_op(project):
     assert interval["low"] <= threshold["oof_business_cost"] <= interval["high"]
     oof = pd.read_parquet(project / "data/models/oof.parquet")
     assert len(oof) == 2 * oof["row"].nunique() and {"repeat", "fold", "proba", "TARGET"} <= set(oof.columns)
+    served_and_measured_models(project, metrics, train, card)
 
     started = time.perf_counter()
     second = dvc(project, "repro")
     elapsed = time.perf_counter() - started
     assert second.returncode == 0 and ran(second) == []
     print(f"no-op dvc repro: {elapsed:.2f} s")
+
+
+def served_and_measured_models(project: Path, metrics: dict, train: dict, card: str) -> None:
+    """train.release: all_labelled (the default): the served model is fitted on the training rows and the holdout,
+    the holdout's figures are the validated model's (fitted without it)."""
+    holdout = pd.read_parquet(project / "data/features/holdout.parquet")
+    n_train = len(pd.read_parquet(project / "data/features/train.parquet", columns=["TARGET"]))
+    assert train["release"] == {"rule": "all_labelled", "validated_rows": n_train,
+                                "served_rows": n_train + len(holdout)}
+    served, validated = (joblib.load(project / "data/models" / name) for name in ("model.joblib", "validated.joblib"))
+    X, y = holdout.drop(columns="TARGET"), holdout["TARGET"].to_numpy()
+    measured = validated.predict_proba(X)[:, 1]
+    assert metrics["auc"] == pytest.approx(roc_auc_score(y, measured), abs=1e-4)
+    assert not np.allclose(served.predict_proba(X)[:, 1], measured)
+    assert f"refitted on all {n_train + len(holdout):,} labelled applicants" in card
 
 
 def test_changing_the_cost_reruns_threshold_and_evaluate_only(project):
@@ -117,12 +136,18 @@ def test_metrics_diff_and_experiments(project):
     assert diff.returncode == 0 and "business_cost" in diff.stdout
     git(project, "add", "-A")
     git(project, "commit", "-qm", "cost 3")
-    exp = dvc(project, "exp", "run", "-S", "train.model=logreg", "-n", "logreg-only")
+    exp = dvc(project, "exp", "run", "-S", "train.model=logreg", "-S", "train.release=training_rows",
+              "-n", "logreg-only")
     assert exp.returncode == 0, exp.stderr[-3000:]
     assert "train" in ran(exp) and "featurize" not in ran(exp)
     show = dvc(project, "exp", "show", "--json")
     assert "logreg-only" in show.stdout
-    assert json.loads((project / "reports/train.json").read_text())["chosen"] == "logreg"
+    train = json.loads((project / "reports/train.json").read_text())
+    assert train["chosen"] == "logreg" and train["release"]["served_rows"] == train["release"]["validated_rows"]
+    served, validated = (joblib.load(project / "data/models" / name) for name in ("model.joblib", "validated.joblib"))
+    X = pd.read_parquet(project / "data/features/holdout.parquet").drop(columns="TARGET")
+    assert np.array_equal(served.predict_proba(X), validated.predict_proba(X))
+    assert "refitted on all" not in (project / "reports/evaluate/model_card.md").read_text()
 
 
 def test_a_missing_source_fails_prepare_and_keeps_outputs(project):

@@ -22,8 +22,9 @@ from scoring.model import tracking
 from scoring.model.cost import business_cost
 from scoring.ray_runtime import free_port
 from scoring.serving import request_schema
+from scoring.serving.batch import score_table
 from scoring.serving.engine import ScoringEngine
-from scoring.serving.registered_model import log_scorer, pyfunc_decisions, raw_rows
+from scoring.serving.registered_model import VALIDATED, engine_from, log_scorer, pyfunc_decisions, raw_rows
 from serve.api import build_api
 from serve.loopback import wait_until_answering
 
@@ -179,3 +180,21 @@ def test_the_gate_compares_models_with_different_features_on_the_same_raw_holdou
     assert second["alias"] == ("champion" if cost < champion_cost else "challenger")
     holder = client.get_model_version_by_alias(tracking.MODEL_NAME, "champion").version
     assert str(holder) == str(second["version"] if cost < champion_cost else champion["version"])
+
+
+def test_a_version_carrying_its_validated_model_is_measured_by_it(store, tiny_project, application_only, holdout):
+    """train.release: all_labelled registers the served model (fitted on the holdout too) with the model fitted
+    without the holdout as `validated`: the gate measures the version by the latter, while the version serves the
+    former."""
+    files = {**project_files(tiny_project), VALIDATED: application_only["model"]}
+    version = register(store, files, holdout, "xgboost-released")
+    uri = tracking.version_uri(version["version"])
+    raw = raw_rows(holdout)
+    validated = engine_from(application_only["model"], files["threshold"], files["history"])
+    expected = score_table(validated, raw, 0)["decision"].to_numpy() == "refused"
+    served = mlflow.pyfunc.load_model(uri).predict(raw, params={"reasons": 0})["decision"].to_numpy() == "refused"
+    measured = pyfunc_decisions(uri, holdout)
+    assert np.array_equal(measured, expected) and not np.array_equal(measured, served)
+    tags = MlflowClient().get_model_version(tracking.MODEL_NAME, str(version["version"])).tags
+    assert float(tags["business_cost"]) == pytest.approx(business_cost(holdout["TARGET"].to_numpy(), expected,
+                                                                       SETTINGS.cost))

@@ -21,7 +21,8 @@ RAW = {
               "oof_repeats": 1, "noise_se": 2.0, "search": "quick", "search_draws": {"quick": 1, "thorough": 2},
               "early_stopping": {"inner_folds": 3, "patience": 20, "max_rounds": 100},
               "early_stopping_each_fold": False,
-              "calibration": "isotonic", "seed": 1, "n_jobs": 1, "grids": {}, "decreasing": ["EXT_SOURCE_2"]},
+              "calibration": "isotonic", "seed": 1, "n_jobs": 1, "grids": {}, "decreasing": ["EXT_SOURCE_2"],
+              "release": "all_labelled"},
     "cost": {"fn": 10, "fp": 1},
     "threshold": {"bootstrap": 100, "confidence": 0.95, "seed": 1},
     "evaluate": {"bootstrap": 100, "confidence": 0.95, "seed": 1},
@@ -63,6 +64,7 @@ def test_sections_are_typed():
 
 @pytest.mark.parametrize(("path", "value", "message"), [
     ("train.imbalance", "oversample", "train.imbalance must be one of"),
+    ("train.release", "everything", "train.release must be one of"),
     ("train.models", ["logreg", "catboost"], r"train.models\[1\] must be one of"),
     ("cost.fn", "ten", "cost.fn must be a number"),
     ("train.cv_folds", 2.5, "train.cv_folds must be an int"),
