@@ -193,10 +193,11 @@ from scoring.model import ray_xgboost
 from scoring.settings import ComputeSettings, configure_logging
 configure_logging()
 pipeline = joblib.load(sys.argv[1])
-fit = pd.read_parquet(sys.argv[2])
+files = [Path(name) for name in sys.argv[2].split(",")]
+fit = pd.concat([pd.read_parquet(file) for file in files])
 compute = ComputeSettings(backend="ray", address=sys.argv[5], buckets=4, scratch=sys.argv[4], train_workers=2,
                           train_sample=0)
-fitted = ray_xgboost.refit(pipeline, fit.drop(columns="TARGET"), fit["TARGET"].to_numpy(), Path(sys.argv[2]), compute)
+fitted = ray_xgboost.refit(pipeline, fit.drop(columns="TARGET"), fit["TARGET"].to_numpy(), files, compute)
 joblib.dump(fitted, sys.argv[3])
 """
 
@@ -211,13 +212,16 @@ def test_xgboost_refitted_on_ray_train_scores_like_the_local_fit(small_data, tmp
     X_fit = fit.drop(columns="TARGET")
     pipeline = training.build_pipeline("xgboost", *training.split_columns(X_fit), train_settings(), float(y.mean()))
     pipeline.set_params(model__rounds=120, model__max_depth=3, model__learning_rate=0.05)
-    fit.to_parquet(tmp_path / "fit.parquet")
+    half = len(fit) // 2   # two files, as the release refit reads the training rows and the holdout
+    parts = [tmp_path / "fit_1.parquet", tmp_path / "fit_2.parquet"]
+    fit.iloc[:half].to_parquet(parts[0])
+    fit.iloc[half:].to_parquet(parts[1])
     joblib.dump(pipeline, tmp_path / "pipeline.joblib")
     (address, token), scratch = two_nodes, tmp_path / "scratch"
     scratch.mkdir()
     env = {**os.environ, AUTH_MODE: "token", TOKEN_PATH: str(token)}
     done = subprocess.run([sys.executable, "-c", RAY_REFIT, str(tmp_path / "pipeline.joblib"),
-                           str(tmp_path / "fit.parquet"), str(tmp_path / "fitted.joblib"), str(scratch), address],
+                           ",".join(map(str, parts)), str(tmp_path / "fitted.joblib"), str(scratch), address],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "XGBoost on 2 workers, 132 rounds" in done.stderr
