@@ -20,16 +20,13 @@ requires Ray's token. The autoscaler's and the dashboard's exporters get free po
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import shutil
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
-import psutil
 import yaml
 
 from scoring.ray_runtime import QUIET, local_node_environment, new_temp_dir, start_local
@@ -96,36 +93,22 @@ def ingress_environment(temp_dir: Path, fast_ingress: bool) -> dict[str, str]:
 
 def start(config: dict[str, Any], port: int | None = None, fast_ingress: bool = True, num_cpus: int | None = None,
           overrides: dict[str, Any] | None = None, deployment_overrides: dict[str, Any] | None = None,
-          host: str | None = None) -> tuple[str, Path]:
-    """Start Ray and the application; return the base URL and Ray's folder. The caller calls `stop(folder)`."""
+          host: str | None = None) -> str:
+    """Start Ray and the application; return the base URL. The caller calls `stop()`."""
     temp_dir = new_temp_dir()
     ingress = ingress_environment(temp_dir, fast_ingress)
     local_node_environment(ingress)
     start_local(temp_dir, num_cpus,
                 runtime_env({key: os.environ[key] for key in (*QUIET, *ingress) if key in os.environ}))
-    return deploy(config, application_args(config, overrides), deployment_overrides, host, port), temp_dir
+    return deploy(config, application_args(config, overrides), deployment_overrides, host, port)
 
 
-def stop(temp_dir: Path, timeout: float = 10) -> None:
-    """The application and Ray; then any process that outlived them and names Ray's folder, and the folder.
-    HAProxy is such a process: Ray Serve reloads it by starting a new one (`-sf <old pid>`), which Ray's shutdown
-    does not know, so it used to outlive the service, re-parented to init."""
+def stop() -> None:
     import ray
     from ray import serve
 
     serve.shutdown()
     ray.shutdown()
-    left = [process for process in psutil.process_iter(["cmdline"])
-            if any(str(temp_dir) in arg for arg in process.info["cmdline"] or [])]
-    for process in left:
-        logger.info("stopping left-over process %d (%s)", process.pid, " ".join(process.info["cmdline"])[:80])
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.terminate()
-    _, alive = psutil.wait_procs(left, timeout=timeout)
-    for process in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def add_application_options(parser: argparse.ArgumentParser) -> None:
@@ -165,8 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     if ns.batch_size is not None:
         overrides["batch_size"] = ns.batch_size
     deployment = {"num_replicas": ns.replicas} if ns.replicas else {}
-    url, temp_dir = start(load_config(ns.config), ns.port, not ns.default_proxy, overrides=overrides,
-                          deployment_overrides=deployment, host=ns.host)
+    url = start(load_config(ns.config), ns.port, not ns.default_proxy, overrides=overrides,
+                deployment_overrides=deployment, host=ns.host)
     logger.info("scoring service ready: %s/score (API reference %s/docs)", url, url)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -174,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     while not done.wait(1.0):
         pass
     logger.info("stopping the scoring service")
-    stop(temp_dir)
+    stop()
 
 
 if __name__ == "__main__":
