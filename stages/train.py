@@ -76,9 +76,10 @@ def released(validated: training.CalibratedScorer, chosen: training.Candidate, X
     was (on every row of both files; `X` is then the sample its encoder is fitted on)."""
     if compute.backend == "ray" and chosen.model == "xgboost":
         files = [paths.train_features, paths.holdout_features]
-        logger.info("release: xgboost refitted on Ray on all %s labelled applicants...", f"{row_count(files):,}")
+        rows = row_count(files)
+        logger.info("release: xgboost refitted on Ray on all %s labelled applicants...", f"{rows:,}")
         refit = partial(ray_xgboost.refit, features_files=files, compute=compute)
-        return training.release_fit(validated, chosen, X, y, refit, row_count(files))
+        return training.release_fit(validated, chosen, X, y, refit, rows)
     holdout = read_features(paths.holdout_features)
     if set(holdout.columns) != {*X.columns, "TARGET"}:
         raise ValueError(f"{paths.holdout_features} and {paths.train_features} have different feature columns: "
