@@ -20,13 +20,15 @@ requires Ray's token. The autoscaler's and the dashboard's exporters get free po
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import shutil
 import signal
-import threading
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from scoring.ray_runtime import QUIET, local_node_environment, new_temp_dir, start_local
@@ -78,9 +80,22 @@ def deploy(config: dict[str, Any], args: dict[str, Any], deployment_overrides: d
     host, port = host or http.get("host", "127.0.0.1"), int(port or http.get("port", 8000))
     serve.start(proxy_location=config.get("proxy_location", "HeadOnly"),
                 http_options={**http, "host": host, "port": port})
-    serve.run(CreditScoring.options(**options).bind(**args), name=app_entry["name"],
-              route_prefix=app_entry.get("route_prefix", "/"))
+    try:
+        serve.run(CreditScoring.options(**options).bind(**args), name=app_entry["name"],
+                  route_prefix=app_entry.get("route_prefix", "/"))
+    except RuntimeError as failure:   # Serve's own message names no cause: the replicas' error is in its status
+        raise RuntimeError(f"{failure}\n{deployment_messages(app_entry['name'])}") from failure
     return f"http://{host}:{port}"
+
+
+def deployment_messages(app_name: str) -> str:
+    """What Serve says of each deployment of the application (a replica's constructor error, for one)."""
+    from ray import serve
+
+    application = serve.status().applications.get(app_name)
+    if application is None:
+        return f"Serve has no status for {app_name!r}"
+    return "\n".join(f"{name}: {status.message}" for name, status in application.deployments.items())
 
 
 def ingress_environment(temp_dir: Path, fast_ingress: bool) -> dict[str, str]:
@@ -91,24 +106,49 @@ def ingress_environment(temp_dir: Path, fast_ingress: bool) -> dict[str, str]:
             "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(REPLICA_DRAINING_S)}
 
 
-def start(config: dict[str, Any], port: int | None = None, fast_ingress: bool = True, num_cpus: int | None = None,
-          overrides: dict[str, Any] | None = None, deployment_overrides: dict[str, Any] | None = None,
-          host: str | None = None) -> str:
-    """Start Ray and the application; return the base URL. The caller calls `stop()`."""
-    temp_dir = new_temp_dir()
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def exit_on(signum: int, _frame: Any) -> None:
+    """A stop signal: unwinds through `main`, which then stops what was started, however far the start got."""
+    raise SystemExit(128 + signum)
+
+
+def start(temp_dir: Path, config: dict[str, Any], port: int | None = None, fast_ingress: bool = True,
+          num_cpus: int | None = None, overrides: dict[str, Any] | None = None,
+          deployment_overrides: dict[str, Any] | None = None, host: str | None = None) -> str:
+    """Start Ray in `temp_dir` and the application; return the base URL. The caller calls `stop(temp_dir)`, also
+    when this raises (a replica that cannot load the model, say)."""
     ingress = ingress_environment(temp_dir, fast_ingress)
     local_node_environment(ingress)
     start_local(temp_dir, num_cpus,
                 runtime_env({key: os.environ[key] for key in (*QUIET, *ingress) if key in os.environ}))
+    for sig in STOP_SIGNALS:   # again after Ray's start: its driver installs a SIGTERM handler that aborts the process
+        signal.signal(sig, exit_on)
     return deploy(config, application_args(config, overrides), deployment_overrides, host, port)
 
 
-def stop() -> None:
+def stop(temp_dir: Path, timeout: float = 10) -> None:
+    """The application and Ray; then any process that outlived them and names Ray's folder, and the folder.
+    HAProxy is such a process: Ray Serve reloads it by starting a new one (`-sf <old pid>`), which Ray's shutdown
+    does not know, so it used to outlive the service, re-parented to init."""
     import ray
     from ray import serve
 
-    serve.shutdown()
-    ray.shutdown()
+    if ray.is_initialized():   # else serve.shutdown() would start a Ray to look for Serve in
+        serve.shutdown()
+        ray.shutdown()
+    left = [process for process in psutil.process_iter(["cmdline"])
+            if any(str(temp_dir) in arg for arg in process.info["cmdline"] or [])]
+    for process in left:
+        logger.info("stopping left-over process %d (%s)", process.pid, " ".join(process.info["cmdline"])[:80])
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _, alive = psutil.wait_procs(left, timeout=timeout)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def add_application_options(parser: argparse.ArgumentParser) -> None:
@@ -148,16 +188,21 @@ def main(argv: list[str] | None = None) -> None:
     if ns.batch_size is not None:
         overrides["batch_size"] = ns.batch_size
     deployment = {"num_replicas": ns.replicas} if ns.replicas else {}
-    url = start(load_config(ns.config), ns.port, not ns.default_proxy, overrides=overrides,
-                deployment_overrides=deployment, host=ns.host)
-    logger.info("scoring service ready: %s/score (API reference %s/docs)", url, url)
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
-    while not done.wait(1.0):
-        pass
-    logger.info("stopping the scoring service")
-    stop()
+    temp_dir = new_temp_dir()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, exit_on)
+    try:
+        url = start(temp_dir, load_config(ns.config), ns.port, not ns.default_proxy, overrides=overrides,
+                    deployment_overrides=deployment, host=ns.host)
+        logger.info("scoring service ready: %s/score (API reference %s/docs)", url, url)
+        while True:
+            signal.pause()
+    except SystemExit:
+        logger.info("stopping the scoring service")
+    finally:
+        for sig in STOP_SIGNALS:   # a second signal would cut the stop short and leave Ray's processes running
+            signal.signal(sig, signal.SIG_IGN)
+        stop(temp_dir)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import psutil
 import pytest
 import yaml
 
@@ -147,6 +148,20 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def left_running(root: Path, seconds: float = 30) -> list[str]:
+    """The command lines of live processes still working in `root` once `seconds` have passed (what a stopped
+    command started and did not stop: the service's HAProxy, for one, outlived `make serve` once)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = []
+        for process in psutil.process_iter(["cwd", "cmdline", "status"]):
+            if process.info["cwd"] == str(root) and process.info["status"] != psutil.STATUS_ZOMBIE:
+                left.append(" ".join(process.info["cmdline"] or [])[:200])
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(1)
 
 
 def wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 300) -> httpx.Response:
@@ -278,6 +293,7 @@ def test_service_and_curl(project):
     finally:
         stop(server)
     assert answer["decision"] in ("granted", "refused") and len(answer["reasons"]) == 3
+    assert not left_running(project.root), left_running(project.root, 0)
 
 
 def test_app(project):
@@ -289,6 +305,7 @@ def test_app(project):
         assert wait_for(f"http://127.0.0.1:{port}/_stcore/health", app, project.root / "app.log").text == "ok"
     finally:
         stop(app)
+    assert not left_running(project.root), left_running(project.root, 0)
 
 
 def test_real_data_workflow(project):
