@@ -6,6 +6,10 @@ visible real applicants (Kaggle's application tables in ../shared, application t
     .venv/bin/python -m tools.model_study --histories [--out reports/history_gain.json] [--models xgboost]
     .venv/bin/python -m tools.model_study --peer [--models xgboost]
     .venv/bin/python -m tools.model_study --release [--models xgboost]
+    .venv/bin/python -m tools.model_study --learning-curve [--target-auc 0.755] [--models xgboost]
+
+The fifth form is the learning curve (against_size): what more labelled applicants would add to the chosen model,
+the AUC per doubling of the training rows, and, given a target, the rows at which the fitted line reaches it.
 
 The fourth form measures `train.release: all_labelled` as the pipeline does it (against_release): in each outer fold,
 the model fitted on the training rows less a holdout against the same procedure fitted on all of them.
@@ -44,6 +48,7 @@ from scoring.data.io import read_raw_table, to_storage_types
 from scoring.model import training
 from scoring.model.cost import business_cost, pick_threshold
 from scoring.model.intervals import paired_difference
+from scoring.model.plots import learning_curve_figure
 from scoring.settings import configure_logging, load_settings
 from stages.threshold import threshold_report
 from tools.peer import peer_features, peer_fold_auc
@@ -68,7 +73,8 @@ def visible_applicants(shared: Path) -> pd.DataFrame:
 
 
 def study(apps: pd.DataFrame, models: list[str] | None, n_jobs: int | None, peer: bool = False,
-          release: bool = False, **changes: Any) -> dict[str, Any]:
+          release: bool = False, learning_curve: bool = False, target_auc: float | None = None, **changes: Any
+          ) -> dict[str, Any]:
     """Every candidate tuned and estimated as train does (params.yaml's `train`, with `changes`); the chosen one's
     calibrated pooled out-of-fold cost as the threshold stage computes it; with `peer`, the plain peer on the same
     folds (`against_peer`); with `release`, the released model against the validated one (`against_release`)."""
@@ -90,6 +96,8 @@ def study(apps: pd.DataFrame, models: list[str] | None, n_jobs: int | None, peer
                                       settings.protected.fields)
     if release:
         result["release"] = against_release(X, y, chosen, settings, p)
+    if learning_curve:
+        result["learning_curve"] = against_size(X, y, chosen, p, target_auc)
     return result
 
 
@@ -148,6 +156,59 @@ def validated_and_released(pipe: Any, X: pd.DataFrame, y: np.ndarray, train: np.
         out += [roc_auc_score(y[test], proba), business_cost(y[test], proba >= threshold, settings.cost),
                 float(proba.mean())]
     return out
+
+
+SIZES = (0.25, 0.5, 0.75, 1.0)
+"""The learning curve's training sizes: shares of each outer fold's training rows."""
+
+
+def against_size(X: pd.DataFrame, y: np.ndarray, chosen: training.Candidate, p: Any,
+                 target_auc: float | None = None) -> dict[str, Any]:
+    """The learning curve on the chosen candidate's folds: its configuration fitted on SIZES of each outer fold's
+    training rows (a seeded random share; a boosted model's tree count early-stopped afresh at each size) and scored
+    on the whole outer fold; each size's AUC with its paired difference to all the rows, and the AUC a doubling of
+    the rows adds (least squares of the mean AUC on log2 rows). With `target_auc`, the rows at which that line
+    reaches it: an extrapolation, to be read as an order of magnitude."""
+    splits = list(training.folds_of(p).split(np.zeros(len(y)), y))
+    pipe = training.single_threaded(chosen.estimator, p)
+    if "rounds" in pipe.named_steps["model"].get_params():
+        pipe.set_params(model__rounds=None)
+    per_fold = np.array(list(training.workers(p)(
+        delayed(sized_fits)(pipe, X, y, train, test, p.seed + i) for i, (train, test) in enumerate(splits))))
+    rows = [int(len(splits[0][0]) * share) for share in SIZES]
+    mean = per_fold.mean(axis=0)
+    per_doubling = float(np.polyfit(np.log2(rows), mean, 1)[0])
+    sizes = []
+    for j, share in enumerate(SIZES):
+        d = paired_difference(per_fold[:, j], per_fold[:, -1], 1 / p.oof_folds)
+        sizes.append({"share": share, "rows": rows[j], "cv_auc": round(float(mean[j]), 5),
+                      "fold_sd": round(float(per_fold[:, j].std(ddof=1)), 5) if len(per_fold) > 1 else 0.0,
+                      "against_all_rows": round(d.mean, 5), "se": round(d.se, 5)})
+        logger.info("learning curve: %d rows, AUC %.4f (%+.4f, se %.4f)", rows[j], mean[j], d.mean, d.se)
+    out: dict[str, Any] = {"model": chosen.model, "sizes": sizes, "auc_per_doubling": round(per_doubling, 5)}
+    if target_auc is not None and per_doubling > 0:
+        doublings = (target_auc - mean[-1]) / per_doubling
+        out["projection"] = {"target_auc": target_auc, "doublings": round(float(doublings), 2),
+                             "rows": int(rows[-1] * 2 ** max(doublings, 0.0))}
+        logger.info("learning curve: %+.4f AUC per doubling; %.3f at about %d rows (extrapolated)", per_doubling,
+                    target_auc, out["projection"]["rows"])
+    return out
+
+
+def sized_fits(pipe: Any, X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int
+               ) -> list[float]:
+    """The AUC on `test` of the pipeline fitted on each of SIZES of `train` (nested shares of one permutation)."""
+    order = np.random.default_rng(seed).permutation(train)
+    return [roc_auc_score(y[test], training.fit_fold(pipe, X, y, np.sort(order[:int(len(train) * share)]), test)[0])
+            for share in SIZES]
+
+
+def learning_curve_plot(curve: dict[str, Any], path: Path) -> Path:
+    sizes = curve["sizes"]
+    return learning_curve_figure([size["rows"] for size in sizes], [size["cv_auc"] for size in sizes],
+                                 [size["fold_sd"] for size in sizes], curve["auc_per_doubling"], path,
+                                 (projection["target_auc"], projection["rows"])
+                                 if (projection := curve.get("projection")) else None)
 
 
 def interval_95(d: Any) -> list[float]:
@@ -220,6 +281,11 @@ def main() -> None:
                         help="the plain peer (tools/peer.py) on the same folds, and the chosen model's gain over it")
     parser.add_argument("--release", action="store_true",
                         help="the released model (train.release: all_labelled) against the validated one")
+    parser.add_argument("--learning-curve", action="store_true",
+                        help="the chosen model's AUC on 1/4 to all of each fold's training rows, and a figure "
+                             "(learning_curve.png beside --out)")
+    parser.add_argument("--target-auc", type=float, default=None,
+                        help="with --learning-curve: the rows at which the fitted curve reaches this AUC")
     parser.add_argument("--histories", action="store_true",
                         help="the history tables' gain on coherent10k (default out: reports/history_gain.json)")
     args = parser.parse_args()
@@ -232,9 +298,11 @@ def main() -> None:
         logger.info("-> %s", out)
         return
     result = study(visible_applicants(args.shared), args.models, args.n_jobs, args.peer, args.release,
-                   **({"search": args.search} if args.search else {}))
+                   args.learning_curve, args.target_auc, **({"search": args.search} if args.search else {}))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
+    if args.learning_curve:
+        logger.info("-> %s", learning_curve_plot(result["learning_curve"], args.out.with_name("learning_curve.png")))
     chosen = result["train"]["chosen"]
     logger.info("chosen %s: CV AUC %s; pooled out-of-fold cost %s -> %s", chosen,
                 result["train"]["models"][chosen]["cv_auc"], result["threshold"]["oof_business_cost_interval"],

@@ -1,6 +1,7 @@
 """The figures people look at: cost curve, ROC, precision-recall, calibration, SHAP summary, waterfalls."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -123,4 +124,23 @@ def lime_figure(weights: list[tuple[str, float]], title: str, path: Path) -> Pat
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.set(xlabel="LIME weight on the probability of default (red: riskier, green: safer)")
     fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def learning_curve_figure(rows: Sequence[int], auc: Sequence[float], sd: Sequence[float], per_doubling: float,
+                          path: Path, target: tuple[float, int] | None = None) -> Path:
+    """Repeated-CV AUC against the training rows (log scale) with its fold SD, and the line of the fitted slope
+    through the last point: the projection, extended to `target` (AUC, rows) when given."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.errorbar(rows, auc, yerr=sd, marker="o", color="#1f4e79", capsize=4, label="repeated-CV AUC (± fold SD)")
+    end = max(rows[-1], target[1]) if target else rows[-1]
+    ax.plot([rows[0], end], [auc[-1] + per_doubling * math.log2(r / rows[-1]) for r in (rows[0], end)], "--",
+            color="grey", label=f"{per_doubling:+.4f} AUC per doubling of the rows (fitted slope)")
+    if target:
+        ax.axhline(target[0], color="#c00000", linestyle=":", label=f"target {target[0]:.3f}")
+        ax.scatter([target[1]], [target[0]], color="#c00000", zorder=3, label=f"projected: about {target[1]:,} rows")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="training rows (log scale)", ylabel="AUC on the outer folds",
+           title="What more labelled applicants would add")
+    ax.legend(loc="lower right")
     return _save(fig, path)
