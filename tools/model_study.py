@@ -77,7 +77,8 @@ def study(apps: pd.DataFrame, models: list[str] | None, n_jobs: int | None, peer
           ) -> dict[str, Any]:
     """Every candidate tuned and estimated as train does (params.yaml's `train`, with `changes`); the chosen one's
     calibrated pooled out-of-fold cost as the threshold stage computes it; with `peer`, the plain peer on the same
-    folds (`against_peer`); with `release`, the released model against the validated one (`against_release`)."""
+    folds (`against_peer`); with `release`, the released model against the validated one (`against_release`); with
+    `learning_curve`, the chosen model on shares of the training rows (`against_size`)."""
     settings, p = settings_with(models, n_jobs, **changes)
     X = features.build_features(apps, pd.DataFrame(index=pd.Index([], name=features.KEY)),
                                 settings.protected.fields)
@@ -204,6 +205,7 @@ def sized_fits(pipe: Any, X: pd.DataFrame, y: np.ndarray, train: np.ndarray, tes
 
 
 def learning_curve_plot(curve: dict[str, Any], path: Path) -> Path:
+    """The figure of `against_size`'s result."""
     sizes = curve["sizes"]
     return learning_curve_figure([size["rows"] for size in sizes], [size["cv_auc"] for size in sizes],
                                  [size["fold_sd"] for size in sizes], curve["auc_per_doubling"], path,
